@@ -1,0 +1,48 @@
+// Command knkd is the KNK server: gRPC and grpc-gateway REST on one store.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/knk-id/knk/internal/server"
+)
+
+type cli struct {
+	DB              string        `help:"SQLite file path, or a postgres:// DSN." default:"knk.db" env:"KNK_DB"`
+	GRPCAddr        string        `name:"grpc-addr" help:"gRPC listen address." default:":9090" env:"KNK_GRPC_ADDR"`
+	HTTPAddr        string        `name:"http-addr" help:"REST listen address." default:":8080" env:"KNK_HTTP_ADDR"`
+	MinAge          int           `name:"min-age" help:"Minimum age of a cadre at registration (programme rule)." default:"18" env:"KNK_MIN_AGE"`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight calls may take to finish on SIGTERM." default:"20s" env:"KNK_SHUTDOWN_TIMEOUT"`
+	LogLevel        slog.Level    `name:"log-level" help:"debug, info, warn or error." default:"info" env:"KNK_LOG_LEVEL"`
+}
+
+func main() {
+	var c cli
+	kong.Parse(&c, kong.Description("knkd serves the KNK registry over gRPC and REST."))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, c); err != nil {
+		fmt.Fprintln(os.Stderr, "knkd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c cli) error {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
+	srv, err := server.New(ctx, server.Config{
+		DB: c.DB, GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, Logger: log,
+		MinAge: c.MinAge, ShutdownTimeout: c.ShutdownTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx)
+}

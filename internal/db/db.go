@@ -1,0 +1,205 @@
+// Package db opens the store (SQLite file or PostgreSQL), applies the embedded
+// migrations, runs write transactions and translates driver errors into the
+// sentinel errors the services map to gRPC status codes.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+)
+
+// Sentinel errors returned by stores; services map them to status codes.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// dialect is what differs between the engines: driver, placeholders, migrations,
+// constraint errors and how write transactions are run. It is the store
+// interface of this package; SQLite and PostgreSQL implement it.
+type dialect interface {
+	name() string
+	migrations() (goose.Dialect, string)
+	rebind(query string) string
+	isUniqueViolation(err error) bool
+	// write runs fn in a write transaction, committed before write returns.
+	write(ctx context.Context, fn func(*Tx) error) error
+	close() error
+}
+
+// DB is an open store.
+type DB struct {
+	read *sql.DB
+	d    dialect
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced when events commit
+}
+
+// Open opens the store named by dsn: a postgres:// (or postgresql://) URL, or a
+// SQLite file path, and migrates it to the newest schema.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	var (
+		db  = &DB{changed: make(chan struct{})}
+		err error
+	)
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return nil, errors.New("open store: PostgreSQL is not supported by this build yet")
+	default:
+		db.read, db.d, err = openSQLite(dsn, db)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	gd, dir := db.d.migrations()
+	sub, err := fs.Sub(migrations, "migrations/"+dir)
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(gd, db.read, sub)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes the store.
+func (db *DB) Close() error {
+	return errors.Join(db.d.close(), db.read.Close())
+}
+
+// Engine names the engine: "sqlite" or "postgres".
+func (db *DB) Engine() string { return db.d.name() }
+
+// Write runs fn in a write transaction. Either everything fn wrote is committed
+// and durable when Write returns nil, or nothing is.
+func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
+	return db.d.write(ctx, fn)
+}
+
+// QueryContext runs a read query outside any transaction.
+func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.read.QueryContext(ctx, db.d.rebind(query), args...)
+}
+
+// QueryRowContext runs a single-row read query outside any transaction.
+func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.read.QueryRowContext(ctx, db.d.rebind(query), args...)
+}
+
+// Translate maps driver errors to ErrNotFound and ErrConflict, wrapping the
+// original; other errors are returned unchanged.
+func (db *DB) Translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNotFound
+	case db.d.isUniqueViolation(err):
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	return err
+}
+
+// EventsChanged returns a channel that is closed when events commit after the
+// call; call it again for the next change.
+func (db *DB) EventsChanged() <-chan struct{} {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.changed
+}
+
+func (db *DB) notifyEvents() {
+	db.mu.Lock()
+	close(db.changed)
+	db.changed = make(chan struct{})
+	db.mu.Unlock()
+}
+
+// Tx is a write transaction.
+type Tx struct {
+	tx     *sql.Tx
+	db     *DB
+	events int
+}
+
+// ExecContext runs a statement in the transaction.
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := tx.tx.ExecContext(ctx, tx.db.d.rebind(query), args...)
+	return res, tx.db.Translate(err)
+}
+
+// QueryContext runs a query in the transaction.
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, tx.db.d.rebind(query), args...)
+}
+
+// QueryRowContext runs a single-row query in the transaction.
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.db.d.rebind(query), args...)
+}
+
+// Event appends an event to the change log in this transaction.
+func (tx *Tx) Event(ctx context.Context, typ, resource, actor string, at time.Time) error {
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO events (type, resource, actor, create_time) VALUES (?, ?, ?, ?)`,
+		typ, resource, actor, at.UnixMicro())
+	if err == nil {
+		tx.events++
+	}
+	return err
+}
+
+// RequestID returns the resource a create with this request id made earlier, or ""
+// if the id is new.
+func (tx *Tx) RequestID(ctx context.Context, principal, method, requestID string) (string, error) {
+	var resource string
+	err := tx.QueryRowContext(ctx,
+		`SELECT resource FROM request_ids WHERE principal = ? AND method = ? AND request_id = ?`,
+		principal, method, requestID).Scan(&resource)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return resource, err
+}
+
+// SaveRequestID records the resource a create with this request id made.
+func (tx *Tx) SaveRequestID(ctx context.Context, principal, method, requestID, resource string, at time.Time) error {
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO request_ids (principal, method, request_id, resource, create_time) VALUES (?, ?, ?, ?, ?)`,
+		principal, method, requestID, resource, at.UnixMicro())
+	return err
+}
+
+// Translate maps driver errors like DB.Translate.
+func (tx *Tx) Translate(err error) error { return tx.db.Translate(err) }
+
+// Querier is what reads need; both DB and Tx provide it.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}

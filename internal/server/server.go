@@ -1,0 +1,215 @@
+// Package server wires knkd: the store, the services, the gRPC server with its
+// interceptors, and the grpc-gateway REST server in front of it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/services/cadre"
+	"github.com/knk-id/knk/services/organization"
+)
+
+// Config is knkd's configuration.
+type Config struct {
+	DB       string // SQLite file path or postgres:// DSN
+	GRPCAddr string
+	HTTPAddr string
+	Logger   *slog.Logger
+	Now      func() time.Time
+	// MinAge is the minimum age of a cadre at registration.
+	MinAge int
+	// ShutdownTimeout bounds how long in-flight calls may take to finish.
+	ShutdownTimeout time.Duration
+}
+
+// Server is a running knkd.
+type Server struct {
+	cfg      Config
+	db       *db.DB
+	grpc     *grpc.Server
+	health   *health.Server
+	http     *http.Server
+	grpcLis  net.Listener
+	httpLis  net.Listener
+	gwClient *grpc.ClientConn
+}
+
+// New opens the store, builds the services and binds both listeners. Call Serve
+// to answer requests.
+func New(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MinAge == 0 {
+		cfg.MinAge = 18
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	s := &Server{cfg: cfg}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if s.db, err = db.Open(ctx, cfg.DB); err != nil {
+		return nil, err
+	}
+	orgs := &organization.Service{DB: s.db, Now: cfg.Now}
+	s.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(unaryInterceptor(cfg.Logger, orgs)),
+		grpc.ChainStreamInterceptor(streamInterceptor(cfg.Logger, orgs)),
+	)
+	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
+	knkv1.RegisterCadreServiceServer(s.grpc, &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge})
+	knkv1.RegisterTrainingServiceServer(s.grpc, knkv1.UnimplementedTrainingServiceServer{})
+	knkv1.RegisterCertificateServiceServer(s.grpc, knkv1.UnimplementedCertificateServiceServer{})
+	knkv1.RegisterForumServiceServer(s.grpc, knkv1.UnimplementedForumServiceServer{})
+	knkv1.RegisterEventServiceServer(s.grpc, knkv1.UnimplementedEventServiceServer{})
+	knkv1.RegisterStatsServiceServer(s.grpc, knkv1.UnimplementedStatsServiceServer{})
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+
+	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, err
+	}
+	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, err
+	}
+	gw, err := s.gateway(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.http = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// gateway returns the REST handler. It calls the gRPC server over loopback, so
+// every REST call passes through the same interceptors as a gRPC call.
+func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{},
+		}),
+		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
+			if http.CanonicalHeaderKey(key) == "X-Request-Id" {
+				return requestIDKey, true
+			}
+			return runtime.DefaultHeaderMatcher(key)
+		}),
+	)
+	var err error
+	s.gwClient, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		knkv1.RegisterOrganizationServiceHandler,
+		knkv1.RegisterCadreServiceHandler,
+		knkv1.RegisterTrainingServiceHandler,
+		knkv1.RegisterCertificateServiceHandler,
+		knkv1.RegisterForumServiceHandler,
+		knkv1.RegisterEventServiceHandler,
+		knkv1.RegisterStatsServiceHandler,
+	} {
+		if err := register(ctx, mux, s.gwClient); err != nil {
+			return nil, err
+		}
+	}
+	if err := mux.HandlePath(http.MethodGet, "/healthz", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+		w.Write([]byte("ok\n"))
+	}); err != nil {
+		return nil, err
+	}
+	return mux, nil
+}
+
+// dialTarget is a loopback address for a listener bound to all interfaces.
+func dialTarget(addr net.Addr) string {
+	tcp := addr.(*net.TCPAddr)
+	if tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("127.0.0.1:%d", tcp.Port)
+	}
+	return tcp.String()
+}
+
+// GRPCAddr is the bound gRPC address.
+func (s *Server) GRPCAddr() string { return dialTarget(s.grpcLis.Addr()) }
+
+// HTTPAddr is the bound REST address.
+func (s *Server) HTTPAddr() string { return dialTarget(s.httpLis.Addr()) }
+
+// DB is the open store.
+func (s *Server) DB() *db.DB { return s.db }
+
+// Serve answers requests until ctx is done, then drains: REST stops accepting and
+// finishes its calls, then gRPC does the same, then the store closes.
+func (s *Server) Serve(ctx context.Context) error {
+	log := s.cfg.Logger
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.grpc.Serve(s.grpcLis) })
+	g.Go(func() error {
+		if err := s.http.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down: draining in-flight calls")
+		s.health.Shutdown()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		httpErr := s.http.Shutdown(shutdownCtx)
+		stopped := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-shutdownCtx.Done():
+			s.grpc.Stop()
+		}
+		return httpErr
+	})
+	log.Info("knkd serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr(), "store", s.db.Engine())
+	err := g.Wait()
+	return errors.Join(err, s.close())
+}
+
+func (s *Server) close() error {
+	var errs []error
+	if s.gwClient != nil {
+		errs = append(errs, s.gwClient.Close())
+	}
+	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
+		if l != nil {
+			l.Close()
+		}
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
+}

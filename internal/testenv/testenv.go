@@ -1,0 +1,196 @@
+// Package testenv starts a real knkd for tests: a SQLite file in a temporary
+// directory, gRPC and REST on loopback ports, and an admin key.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/server"
+	"github.com/knk-id/knk/services/organization"
+)
+
+// Clock is a settable clock for tests.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Env is a running knkd and clients for it.
+type Env struct {
+	Server   *server.Server
+	Conn     *grpc.ClientConn
+	BaseURL  string // http://127.0.0.1:port
+	AdminKey string
+	DBPath   string
+	Clock    *Clock
+	logs     *syncWriter
+
+	Orgs    knkv1.OrganizationServiceClient
+	Cadres  knkv1.CadreServiceClient
+	stop    func()
+	stopped chan error
+}
+
+// Start runs knkd on a fresh SQLite file in t.TempDir().
+func Start(t testing.TB) *Env {
+	t.Helper()
+	return StartAt(t, filepath.Join(t.TempDir(), "knk.db"))
+}
+
+// StartAt runs knkd on the SQLite file path (which may hold earlier data).
+func StartAt(t testing.TB, path string) *Env {
+	t.Helper()
+	e := &Env{DBPath: path, Clock: &Clock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}, logs: &syncWriter{w: &bytes.Buffer{}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, server.Config{
+		DB: path, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
+		Now:    e.Clock.Now, ShutdownTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		cancel()
+		t.Fatalf("start knkd: %v", err)
+	}
+	e.Server, e.BaseURL, e.stopped = srv, "http://"+srv.HTTPAddr(), make(chan error, 1)
+	go func() { e.stopped <- srv.Serve(ctx) }()
+	e.stop = cancel
+	e.Conn, err = grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.AdminKey, err = organization.Bootstrap(ctx, srv.DB(), e.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Orgs = knkv1.NewOrganizationServiceClient(e.Conn)
+	e.Cadres = knkv1.NewCadreServiceClient(e.Conn)
+	t.Cleanup(func() { e.Stop(t) })
+	return e
+}
+
+// Stop shuts knkd down gracefully and waits for it; later calls do nothing.
+func (e *Env) Stop(t testing.TB) {
+	if e.stop == nil {
+		return
+	}
+	e.Conn.Close()
+	e.stop()
+	e.stop = nil
+	if err := <-e.stopped; err != nil {
+		t.Errorf("knkd stopped with: %v", err)
+	}
+}
+
+// Ctx returns a context that sends key as the bearer token.
+func Ctx(key string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+key)
+}
+
+// Org creates an organization and returns a key for it.
+func (e *Env) Org(t testing.TB, id string, kind knkv1.Organization_Kind, province string) string {
+	t.Helper()
+	ctx := Ctx(e.AdminKey)
+	_, err := e.Orgs.CreateOrganization(ctx, &knkv1.CreateOrganizationRequest{
+		OrganizationId: id,
+		Organization:   &knkv1.Organization{Kind: kind, DisplayName: id, ProvinceCode: province},
+	})
+	if err != nil {
+		t.Fatalf("create organization %s: %v", id, err)
+	}
+	key, err := e.Orgs.CreateApiKey(ctx, &knkv1.CreateApiKeyRequest{Parent: "organizations/" + id})
+	if err != nil {
+		t.Fatalf("create key for %s: %v", id, err)
+	}
+	return key.Secret
+}
+
+// Response is a REST response.
+type Response struct {
+	Status int
+	Body   map[string]any
+	Raw    []byte
+	Header http.Header
+}
+
+// REST calls the gateway; body is marshalled to JSON unless it is a string or nil.
+func (e *Env) REST(t testing.TB, method, path, key string, body any) Response {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = bytes.NewBufferString(b)
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, e.BaseURL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Response{Status: resp.StatusCode, Raw: raw, Header: resp.Header}
+	json.Unmarshal(raw, &out.Body)
+	return out
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// Logs returns everything the server has logged so far.
+func (e *Env) Logs() string {
+	e.logs.mu.Lock()
+	defer e.logs.mu.Unlock()
+	return e.logs.w.String()
+}

@@ -1,0 +1,505 @@
+// Package cadre implements CadreService: the registry of labour-norms cadres,
+// their registration rules, and roster import.
+package cadre
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/api"
+	"github.com/knk-id/knk/internal/auth"
+	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/idn"
+	"github.com/knk-id/knk/services/organization"
+)
+
+// Service implements knkv1.CadreServiceServer.
+type Service struct {
+	knkv1.UnimplementedCadreServiceServer
+	DB   *db.DB
+	Orgs *organization.Service
+	Now  func() time.Time
+	// MinAge is the minimum age at registration (a programme rule; default 18).
+	MinAge int
+	// ImportBatch is how many roster rows share one transaction (default 1000).
+	ImportBatch int
+}
+
+var _ knkv1.CadreServiceServer = (*Service)(nil)
+
+var errNIKTaken = errors.New("nik taken")
+
+// statusOf maps errors of this service to gRPC status.
+func statusOf(name string, err error) error {
+	if errors.Is(err, errNIKTaken) {
+		return api.Error(codes.AlreadyExists, "NIK_REGISTERED", "a cadre with this NIK is already registered")
+	}
+	return api.StoreError(name, err)
+}
+
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+// CreateCadre registers one cadre.
+func (s *Service) CreateCadre(ctx context.Context, req *knkv1.CreateCadreRequest) (*knkv1.Cadre, error) {
+	p, _ := auth.FromContext(ctx)
+	now := s.now()
+	c, v := normalize(req.GetCadre(), now, s.MinAge)
+	fed, err := s.federation(ctx, p, req.GetCadre().GetFederation(), &v)
+	if err != nil {
+		return nil, err
+	}
+	rid := req.GetRequestId()
+	if len(rid) > 128 {
+		v.Add("request_id", "must be at most 128 characters")
+	}
+	if err := prefixed("cadre.", v, "request_id").Err(); err != nil {
+		return nil, err
+	}
+	c.Name = "cadres/" + ulid.Make().String()
+	c.Federation = fed
+	c.State = knkv1.Cadre_STATE_ACTIVE
+	c.CreateTime, c.UpdateTime, c.Etag = timestamppb.New(now), timestamppb.New(now), "1"
+	out := c
+	err = s.DB.Write(ctx, func(tx *db.Tx) error {
+		if rid != "" {
+			name, err := tx.RequestID(ctx, p.Org, "CreateCadre", rid)
+			if err != nil || name != "" {
+				if err == nil {
+					out, err = get(ctx, tx, id(name))
+				}
+				return err
+			}
+		}
+		ok, err := insert(ctx, tx, c, p.OrgName())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errNIKTaken
+		}
+		if rid != "" {
+			return tx.SaveRequestID(ctx, p.Org, "CreateCadre", rid, c.Name, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, statusOf(c.Name, err)
+	}
+	return present(p, out), nil
+}
+
+// federation resolves the enrolling federation of a new cadre: the caller itself
+// for a federation, a registered federation named in the request for an admin.
+// Bad input is added to v; a federation naming another is PERMISSION_DENIED.
+func (s *Service) federation(ctx context.Context, p auth.Principal, requested string, v *api.Violations) (string, error) {
+	requested = strings.TrimSpace(requested)
+	if p.Kind == auth.Federation {
+		if requested != "" && requested != p.OrgName() && requested != p.Org {
+			return "", api.Denied("a federation registers only its own members: leave federation empty or set it to " + p.OrgName())
+		}
+		return p.OrgName(), nil
+	}
+	if requested == "" {
+		v.Add("federation", "is required when an admin registers a cadre: organizations/{federation_id}")
+		return "", nil
+	}
+	org, err := s.Orgs.Get(ctx, fedID(requested))
+	if errors.Is(err, db.ErrNotFound) || (err == nil && org.Kind != auth.Federation) {
+		v.Add("federation", "is not a registered federation")
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return org.Name, nil
+}
+
+// prefixed puts prefix before every field of v except those listed as top-level.
+func prefixed(prefix string, v api.Violations, topLevel ...string) api.Violations {
+	for _, fv := range v {
+		if !contains(topLevel, fv.Field) {
+			fv.Field = prefix + fv.Field
+		}
+	}
+	return v
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// canSee refuses a principal whose scope does not cover the cadre: a federation
+// sees the cadres it enrolled, a provincial unit those of its province.
+func canSee(p auth.Principal, c *knkv1.Cadre) error {
+	switch {
+	case p.Kind == auth.Admin:
+		return nil
+	case p.Kind == auth.Federation && c.Federation == p.OrgName():
+		return nil
+	case p.Kind != auth.Federation && p.InProvince(c.ProvinceCode):
+		return nil
+	}
+	return api.Denied("this cadre is outside the scope of your key")
+}
+
+// present is the cadre as p may see it: the NIK is masked for everyone except
+// admin and the enrolling federation.
+func present(p auth.Principal, c *knkv1.Cadre) *knkv1.Cadre {
+	if p.Kind != auth.Admin && c.Federation != p.OrgName() {
+		c.Nik = idn.MaskNIK(c.Nik)
+	}
+	return c
+}
+
+func parseName(field, name string) (string, error) {
+	cid, ok := strings.CutPrefix(name, "cadres/")
+	if _, err := ulid.ParseStrict(cid); !ok || err != nil {
+		return "", api.Invalid(field, "must be cadres/{cadre_id}")
+	}
+	return cid, nil
+}
+
+// Get returns a cadre with its NIK unmasked, for other services.
+func (s *Service) Get(ctx context.Context, q db.Querier, name string) (*knkv1.Cadre, error) {
+	cid, err := parseName("cadre", name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := get(ctx, q, cid)
+	return c, statusOf(name, s.DB.Translate(err))
+}
+
+// GetCadre returns one cadre.
+func (s *Service) GetCadre(ctx context.Context, req *knkv1.GetCadreRequest) (*knkv1.Cadre, error) {
+	p, _ := auth.FromContext(ctx)
+	c, err := s.Get(ctx, s.DB, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if err := canSee(p, c); err != nil {
+		return nil, err
+	}
+	return present(p, c), nil
+}
+
+// LookupCadre finds a cadre by NIK.
+func (s *Service) LookupCadre(ctx context.Context, req *knkv1.LookupCadreRequest) (*knkv1.Cadre, error) {
+	p, _ := auth.FromContext(ctx)
+	if _, err := idn.ParseNIK(req.GetNik(), s.Now()); err != nil {
+		return nil, api.Invalid("nik", err.Error())
+	}
+	c, err := getByNIK(ctx, s.DB, req.GetNik())
+	if err = s.DB.Translate(err); errors.Is(err, db.ErrNotFound) {
+		return nil, api.Error(codes.NotFound, "NOT_FOUND", "no cadre is registered with this NIK")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := canSee(p, c); err != nil {
+		return nil, err
+	}
+	return present(p, c), nil
+}
+
+// ListCadres lists the cadres in the caller's scope, oldest first.
+func (s *Service) ListCadres(ctx context.Context, req *knkv1.ListCadresRequest) (*knkv1.ListCadresResponse, error) {
+	p, _ := auth.FromContext(ctx)
+	f := filter{province: req.GetProvinceCode(), federation: req.GetFederation(), state: req.GetState(), topic: req.GetTopicPassed()}
+	var v api.Violations
+	if f.province != "" && !idn.ValidProvince(f.province) {
+		v.Add("province_code", "is not one of the 38 province codes")
+	}
+	if f.federation != "" && !strings.HasPrefix(f.federation, "organizations/") {
+		f.federation = "organizations/" + f.federation
+	}
+	if _, ok := knkv1.Cadre_State_name[int32(f.state)]; !ok {
+		v.Add("state", "is not a cadre state")
+	}
+	if _, ok := knkv1.Topic_name[int32(f.topic)]; !ok {
+		v.Add("topic_passed", "is not a topic")
+	}
+	size, err := api.PageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case p.Kind == auth.Federation && f.federation != "" && f.federation != p.OrgName():
+		return nil, api.Denied("a federation lists only its own members")
+	case p.Kind == auth.Federation:
+		f.federation = p.OrgName()
+	case p.Kind != auth.Admin && p.Province != "" && f.province != "" && f.province != p.Province:
+		return nil, api.Denied("your key covers province " + p.Province + " only")
+	case p.Kind != auth.Admin && p.Province != "":
+		f.province = p.Province
+	}
+	after, err := api.DecodePageToken(req.GetPageToken(), f.province, f.federation, f.state, f.topic)
+	if err != nil {
+		return nil, err
+	}
+	cadres, err := list(ctx, s.DB, f, after, size+1)
+	if err != nil {
+		return nil, err
+	}
+	resp := &knkv1.ListCadresResponse{Cadres: cadres}
+	if len(cadres) > size {
+		resp.Cadres = cadres[:size]
+		resp.NextPageToken = api.EncodePageToken(id(cadres[size-1].Name), f.province, f.federation, f.state, f.topic)
+	}
+	for _, c := range resp.Cadres {
+		present(p, c)
+	}
+	return resp, nil
+}
+
+// UpdateCadre changes the registration fields named in update_mask.
+func (s *Service) UpdateCadre(ctx context.Context, req *knkv1.UpdateCadreRequest) (*knkv1.Cadre, error) {
+	p, _ := auth.FromContext(ctx)
+	name := req.GetCadre().GetName()
+	cid, err := parseName("cadre.name", name)
+	if err != nil {
+		return nil, err
+	}
+	paths := req.GetUpdateMask().GetPaths()
+	if len(paths) == 0 {
+		paths = populated(req.GetCadre())
+	}
+	var v api.Violations
+	for _, path := range paths {
+		if !updatable[path] {
+			v.Add("update_mask", fmt.Sprintf("%q cannot be updated; updatable fields are display_name, phone, email, "+
+				"province_code, regency, employer, employer.name, employer.nib, union_member_number, bpjs_kpj", path))
+		}
+	}
+	if len(paths) == 0 {
+		v.Add("update_mask", "names no field to update")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var out *knkv1.Cadre
+	err = s.DB.Write(ctx, func(tx *db.Tx) error {
+		cur, err := s.writable(ctx, tx, p, cid, req.GetCadre().GetEtag())
+		if err != nil {
+			return err
+		}
+		next := proto.Clone(cur).(*knkv1.Cadre)
+		applyMask(next, req.GetCadre(), paths)
+		norm, v := normalize(next, now, 0) // the minimum age applies at registration only
+		if err := prefixed("cadre.", v).Err(); err != nil {
+			return err
+		}
+		next.DisplayName, next.Phone, next.Email = norm.DisplayName, norm.Phone, norm.Email
+		next.ProvinceCode, next.Regency, next.Employer = norm.ProvinceCode, norm.Regency, norm.Employer
+		next.UnionMemberNumber, next.BpjsKpj = norm.UnionMemberNumber, norm.BpjsKpj
+		if ok, err := update(ctx, tx, next, now); err != nil || !ok {
+			return errors.Join(err, api.StaleEtag(name))
+		}
+		out = next
+		return tx.Event(ctx, "cadre.updated", name, p.OrgName(), now)
+	})
+	if err != nil {
+		return nil, statusOf(name, err)
+	}
+	return present(p, out), nil
+}
+
+// writable loads a cadre for a change by p: in p's scope, with a matching etag
+// if one is given, and not withdrawn.
+func (s *Service) writable(ctx context.Context, tx *db.Tx, p auth.Principal, cid, etag string) (*knkv1.Cadre, error) {
+	cur, err := get(ctx, tx, cid)
+	if err != nil {
+		return nil, tx.Translate(err)
+	}
+	if err := canSee(p, cur); err != nil {
+		return nil, err
+	}
+	if etag != "" && etag != cur.Etag {
+		return nil, api.StaleEtag(cur.Name)
+	}
+	if cur.State == knkv1.Cadre_STATE_WITHDRAWN {
+		return nil, api.Error(codes.FailedPrecondition, "CADRE_WITHDRAWN", cur.Name+" is withdrawn and can no longer change")
+	}
+	return cur, nil
+}
+
+// WithdrawCadre withdraws a cadre from the programme.
+func (s *Service) WithdrawCadre(ctx context.Context, req *knkv1.WithdrawCadreRequest) (*knkv1.Cadre, error) {
+	p, _ := auth.FromContext(ctx)
+	cid, err := parseName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	reason := strings.TrimSpace(req.GetReason())
+	if reason == "" || len(reason) > 500 {
+		return nil, api.Invalid("reason", "is required, at most 500 characters")
+	}
+	now := s.now()
+	var out *knkv1.Cadre
+	err = s.DB.Write(ctx, func(tx *db.Tx) error {
+		cur, err := s.writable(ctx, tx, p, cid, req.GetEtag())
+		if err != nil {
+			return err
+		}
+		cur.State, cur.WithdrawReason = knkv1.Cadre_STATE_WITHDRAWN, reason
+		if ok, err := update(ctx, tx, cur, now); err != nil || !ok {
+			return errors.Join(err, api.StaleEtag(cur.Name))
+		}
+		out = cur
+		return tx.Event(ctx, "cadre.withdrawn", cur.Name, p.OrgName(), now)
+	})
+	if err != nil {
+		return nil, statusOf(req.GetName(), err)
+	}
+	return present(p, out), nil
+}
+
+type outcome int
+
+const (
+	created outcome = iota
+	unchanged
+	otherFederation
+	otherData
+)
+
+type pending struct {
+	row   int64
+	cadre *knkv1.Cadre
+}
+
+// ImportCadres registers a roster streamed row by row. Rows are written in
+// batches, each batch in one transaction; bad rows are rejected with their row
+// number, and a row whose NIK is already registered with the same data by the
+// same federation counts as unchanged, so a re-run creates nothing twice.
+func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) error {
+	ctx := stream.Context()
+	p, _ := auth.FromContext(ctx)
+	batchSize := s.ImportBatch
+	if batchSize <= 0 {
+		batchSize = 1000
+	}
+	var (
+		resp  = &knkv1.ImportCadresResponse{}
+		batch = make([]pending, 0, batchSize)
+		feds  = map[string]string{} // requested federation -> resolved name, "" if invalid
+	)
+	reject := func(row int64, field, reason string) {
+		resp.Rejected++
+		resp.Rejections = append(resp.Rejections, &knkv1.ImportRejection{Row: row, Field: field, Reason: reason})
+	}
+	flush := func() error {
+		outcomes := make([]outcome, len(batch))
+		err := s.DB.Write(ctx, func(tx *db.Tx) error {
+			for i, b := range batch {
+				ok, err := insert(ctx, tx, b.cadre, p.OrgName())
+				if err != nil {
+					return err
+				}
+				if ok {
+					outcomes[i] = created
+					continue
+				}
+				prev, err := getByNIK(ctx, tx, b.cadre.Nik)
+				if err != nil {
+					return err
+				}
+				switch {
+				case prev.Federation != b.cadre.Federation:
+					outcomes[i] = otherFederation
+				case sameData(prev, b.cadre):
+					outcomes[i] = unchanged
+				default:
+					outcomes[i] = otherData
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, o := range outcomes {
+			switch o {
+			case created:
+				resp.Created++
+			case unchanged:
+				resp.Unchanged++
+			case otherFederation:
+				reject(batch[i].row, "nik", "this NIK is already registered by another federation")
+			case otherData:
+				reject(batch[i].row, "nik", "this NIK is already registered with different data: change it with UpdateCadre")
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for row := int64(1); ; row++ {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		c, v := normalize(req.GetCadre(), now, s.MinAge)
+		requested := req.GetCadre().GetFederation()
+		fed, seen := feds[requested]
+		if !seen {
+			var fv api.Violations
+			fed, err = s.federation(ctx, p, requested, &fv)
+			if err != nil && status.Code(err) != codes.PermissionDenied {
+				return err
+			}
+			feds[requested] = fed
+		}
+		if fed == "" {
+			v.Add("federation", "is not a registered federation, or not yours to import into")
+		}
+		if len(v) > 0 {
+			reject(row, v[0].Field, summary(v))
+			continue
+		}
+		c.Name = "cadres/" + ulid.Make().String()
+		c.Federation = fed
+		c.CreateTime, c.UpdateTime = timestamppb.New(now), timestamppb.New(now)
+		batch = append(batch, pending{row: row, cadre: c})
+		if len(batch) == batchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return stream.SendAndClose(resp)
+}
+
+// summary is the reason of a rejected row: its first problem, then the others.
+func summary(v api.Violations) string {
+	reason := v[0].Description
+	for _, fv := range v[1:] {
+		reason += "; " + fv.Field + ": " + fv.Description
+	}
+	return reason
+}

@@ -1,0 +1,151 @@
+package cadre
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/db"
+)
+
+const columns = `id, nik, display_name, birth_date, gender, phone, email, province_code, regency,
+	employer_name, employer_nib, federation, union_member_number, bpjs_kpj, state, withdraw_reason,
+	passed_topics, certificate, forum, create_time, update_time, version`
+
+// scan reads one cadre row; the NIK is unmasked.
+func scan(row interface{ Scan(...any) error }) (*knkv1.Cadre, error) {
+	var (
+		c               knkv1.Cadre
+		id, fed         string
+		gender, state   int32
+		passed, ct, ut  int64
+		version         int64
+		empName, empNIB string
+	)
+	err := row.Scan(&id, &c.Nik, &c.DisplayName, &c.BirthDate, &gender, &c.Phone, &c.Email,
+		&c.ProvinceCode, &c.Regency, &empName, &empNIB, &fed, &c.UnionMemberNumber, &c.BpjsKpj,
+		&state, &c.WithdrawReason, &passed, &c.Certificate, &c.Forum, &ct, &ut, &version)
+	if err != nil {
+		return nil, err
+	}
+	c.Name = "cadres/" + id
+	c.Gender = knkv1.Cadre_Gender(gender)
+	c.State = knkv1.Cadre_State(state)
+	c.Employer = &knkv1.Employer{Name: empName, Nib: empNIB}
+	c.Federation = "organizations/" + fed
+	c.PassedTopics = topics(passed)
+	c.CreateTime = timestamppb.New(time.UnixMicro(ct))
+	c.UpdateTime = timestamppb.New(time.UnixMicro(ut))
+	c.Etag = strconv.FormatInt(version, 10)
+	return &c, nil
+}
+
+// topics decodes the passed-topics bit set (bit n is Topic n).
+func topics(bits int64) []knkv1.Topic {
+	var out []knkv1.Topic
+	for t := knkv1.Topic_TOPIC_K3; t <= knkv1.Topic_TOPIC_SOCIAL_SECURITY; t++ {
+		if bits&(1<<t) != 0 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func id(name string) string { return strings.TrimPrefix(name, "cadres/") }
+
+func fedID(name string) string { return strings.TrimPrefix(name, "organizations/") }
+
+func get(ctx context.Context, q db.Querier, cadreID string) (*knkv1.Cadre, error) {
+	return scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM cadres WHERE id = ?`, cadreID))
+}
+
+func getByNIK(ctx context.Context, q db.Querier, nik string) (*knkv1.Cadre, error) {
+	return scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM cadres WHERE nik = ?`, nik))
+}
+
+// insert stores a new cadre and its cadre.created event. It reports false, and
+// writes nothing, when the NIK is already registered.
+func insert(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, actor string) (bool, error) {
+	now := c.CreateTime.AsTime().UnixMicro()
+	res, err := tx.ExecContext(ctx, `INSERT INTO cadres (`+columns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, '', '', ?, ?, 1)
+		ON CONFLICT (nik) DO NOTHING`,
+		id(c.Name), c.Nik, c.DisplayName, c.BirthDate, int32(c.Gender), c.Phone, c.Email,
+		c.ProvinceCode, c.Regency, c.Employer.GetName(), c.Employer.GetNib(), fedID(c.Federation),
+		c.UnionMemberNumber, c.BpjsKpj, int32(knkv1.Cadre_STATE_ACTIVE), now, now)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	return true, tx.Event(ctx, "cadre.created", c.Name, actor, c.CreateTime.AsTime())
+}
+
+// update writes the registration fields and state of c if its version is still
+// the one read (etag); it reports false otherwise.
+func update(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, now time.Time) (bool, error) {
+	version, _ := strconv.ParseInt(c.Etag, 10, 64)
+	res, err := tx.ExecContext(ctx, `UPDATE cadres SET display_name = ?, phone = ?, email = ?,
+		province_code = ?, regency = ?, employer_name = ?, employer_nib = ?, union_member_number = ?,
+		bpjs_kpj = ?, state = ?, withdraw_reason = ?, update_time = ?, version = version + 1
+		WHERE id = ? AND version = ?`,
+		c.DisplayName, c.Phone, c.Email, c.ProvinceCode, c.Regency, c.Employer.GetName(),
+		c.Employer.GetNib(), c.UnionMemberNumber, c.BpjsKpj, int32(c.State), c.WithdrawReason,
+		now.UnixMicro(), id(c.Name), version)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return false, err
+	}
+	c.Etag = strconv.FormatInt(version+1, 10)
+	c.UpdateTime = timestamppb.New(now)
+	return true, nil
+}
+
+// filter selects cadres for ListCadres.
+type filter struct {
+	province, federation string
+	state                knkv1.Cadre_State
+	topic                knkv1.Topic
+}
+
+func list(ctx context.Context, q db.Querier, f filter, after string, limit int) ([]*knkv1.Cadre, error) {
+	var (
+		where = []string{"id > ?"}
+		args  = []any{after}
+	)
+	if f.province != "" {
+		where, args = append(where, "province_code = ?"), append(args, f.province)
+	}
+	if f.federation != "" {
+		where, args = append(where, "federation = ?"), append(args, fedID(f.federation))
+	}
+	if f.state != knkv1.Cadre_STATE_UNSPECIFIED {
+		where, args = append(where, "state = ?"), append(args, int32(f.state))
+	}
+	if f.topic != knkv1.Topic_TOPIC_UNSPECIFIED {
+		where, args = append(where, "(passed_topics & ?) <> 0"), append(args, int64(1)<<f.topic)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+columns+` FROM cadres WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*knkv1.Cadre
+	for rows.Next() {
+		c, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
