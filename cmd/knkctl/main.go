@@ -1,0 +1,254 @@
+// Command knkctl is the command-line client of the KNK service suite. Every command
+// but bootstrap talks gRPC to knkd (--addr, --key or KNK_ADDR, KNK_KEY).
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "knkctl:", err)
+		os.Exit(1)
+	}
+}
+
+// cli is the command line. A command is a field tagged `cmd:""` whose type has a
+// method Run(*app) error; add one by adding a field here.
+type cli struct {
+	Globals
+
+	Orgs   orgsCmd   `cmd:"" help:"Manage organizations (admin only)."`
+	Keys   keysCmd   `cmd:"" help:"Manage the API keys of an organization (admin only)."`
+	Cadres cadresCmd `cmd:"" help:"Read and withdraw cadres."`
+	Import importCmd `cmd:"" help:"Import a member roster (CSV) over the ImportCadres stream."`
+
+	Bootstrap bootstrapCmd `cmd:"" help:"Create the admin organization and its first key directly in the database; prints only the secret."`
+}
+
+// Globals are the flags every command accepts.
+type Globals struct {
+	Addr    string        `env:"KNK_ADDR" default:"localhost:9090" help:"knkd gRPC address (${env})."`
+	Key     string        `env:"KNK_KEY" help:"API key; prefer the ${env} environment variable, since argv is visible in ps."`
+	Timeout time.Duration `default:"30s" help:"Deadline of each call (for import: of each row sent and of the final summary); 0 = none."`
+}
+
+// app is what every command's Run receives: the I/O streams and a lazily dialled
+// connection (commands that never call conn, such as bootstrap, never dial).
+type app struct {
+	ctx            context.Context
+	g              *Globals
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	cc             *grpc.ClientConn
+}
+
+// kongExit carries kong's exit code (after --help) out of kong through a panic.
+type kongExit int
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("knkctl"),
+		kong.Description("Command-line client of the KNK labour-norms cadre registry."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(kongExit(code)) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			code, ok := r.(kongExit)
+			if !ok {
+				panic(r)
+			}
+			if code != 0 {
+				err = fmt.Errorf("exit status %d", int(code))
+			}
+		}
+	}()
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		return fmt.Errorf("%w (see knkctl --help)", err)
+	}
+	a := &app{ctx: ctx, g: &c.Globals, stdin: stdin, stdout: stdout, stderr: stderr}
+	defer a.close()
+	return describe(kctx.Run(a))
+}
+
+// conn dials knkd once. The connection is plaintext, meant for loopback or a trusted
+// network; the API key is sent as `authorization: Bearer <key>` metadata.
+func (a *app) conn() (*grpc.ClientConn, error) {
+	if a.cc != nil {
+		return a.cc, nil
+	}
+	if a.g.Key != "" && !loopback(a.g.Addr) {
+		fmt.Fprintf(a.stderr, "knkctl: warning: sending the API key without TLS to %s\n", a.g.Addr)
+	}
+	cc, err := grpc.NewClient(a.g.Addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)), // large import summaries
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", a.g.Addr, err)
+	}
+	a.cc = cc
+	return cc, nil
+}
+
+func (a *app) close() {
+	if a.cc != nil {
+		a.cc.Close() //nolint:errcheck // nothing left to report
+	}
+}
+
+// authCtx is a.ctx carrying the API key, without a deadline.
+func (a *app) authCtx() context.Context {
+	if a.g.Key == "" {
+		return a.ctx
+	}
+	return metadata.AppendToOutgoingContext(a.ctx, "authorization", "Bearer "+a.g.Key)
+}
+
+// call returns the context of one unary call: the API key and the --timeout deadline.
+func (a *app) call() (context.Context, context.CancelFunc) {
+	if a.g.Timeout <= 0 {
+		return context.WithCancel(a.authCtx())
+	}
+	return context.WithTimeout(a.authCtx(), a.g.Timeout)
+}
+
+var marshal = protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true}
+
+// print writes m to stdout as multi-line protojson.
+func (a *app) print(m proto.Message) error {
+	b, err := marshal.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "%s\n", b)
+	return err
+}
+
+// printAll follows next_page_token from the empty token to the end and writes one
+// JSON object {"<field>": [items…]} to stdout, item by item, never holding more than
+// one page. fetch returns one page's items and its next_page_token.
+func printAll[T proto.Message](a *app, field string, fetch func(token string) ([]T, string, error)) error {
+	w := bufio.NewWriter(a.stdout)
+	fmt.Fprintf(w, "{\n  %q: [", field)
+	n := 0
+	for token := ""; ; {
+		items, next, err := fetch(token)
+		if err != nil {
+			w.Flush() //nolint:errcheck // the call's error matters more
+			fmt.Fprintln(a.stdout)
+			return err
+		}
+		for _, it := range items {
+			b, err := marshal.Marshal(it)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				w.WriteString(",")
+			}
+			w.WriteString("\n    ")
+			w.WriteString(strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n    "))
+			n++
+		}
+		if next == "" {
+			break
+		}
+		if next == token {
+			return errors.New("server returned the same page token twice")
+		}
+		token = next
+	}
+	if n > 0 {
+		w.WriteString("\n  ")
+	}
+	w.WriteString("]\n}\n")
+	return w.Flush()
+}
+
+// describe renders a gRPC status error as "<CODE>: <message>" followed by one
+// "  field: description" line per BadRequest field violation.
+func describe(err error) error {
+	if err == nil {
+		return nil
+	}
+	// Not status.FromError: on a wrapped error it folds the wrapping into the message.
+	var se interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &se) {
+		return err
+	}
+	st := se.GRPCStatus()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", code.Code(st.Code()), st.Message())
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				fmt.Fprintf(&b, "\n  %s: %s", v.GetField(), v.GetDescription())
+			}
+		}
+	}
+	return errors.New(b.String())
+}
+
+// loopback reports whether addr (host:port, or a unix socket target) stays on this machine.
+func loopback(addr string) bool {
+	if strings.HasPrefix(addr, "unix:") {
+		return true
+	}
+	host, _, err := net.SplitHostPort(strings.TrimPrefix(addr, "dns:///"))
+	if err != nil {
+		return false
+	}
+	if host == "" || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// resourceName returns id as a full resource name under collection ("cadres",
+// "organizations"): "01J…" and "cadres/01J…" both give "cadres/01J…".
+func resourceName(collection, id string) string {
+	if strings.HasPrefix(id, collection+"/") {
+		return id
+	}
+	return collection + "/" + id
+}
+
+// orgName is resourceName for organizations; empty stays empty.
+func orgName(id string) string {
+	if id == "" {
+		return ""
+	}
+	return resourceName("organizations", id)
+}

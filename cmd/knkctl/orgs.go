@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+)
+
+type orgsCmd struct {
+	Create orgsCreateCmd `cmd:"" help:"Create an organization."`
+	Get    orgsGetCmd    `cmd:"" help:"Show an organization."`
+	List   orgsListCmd   `cmd:"" help:"List organizations."`
+}
+
+var orgKinds = map[string]knkv1.Organization_Kind{
+	"federation":    knkv1.Organization_KIND_FEDERATION,
+	"training-unit": knkv1.Organization_KIND_TRAINING_UNIT,
+	"inspectorate":  knkv1.Organization_KIND_INSPECTORATE,
+	"admin":         knkv1.Organization_KIND_ADMIN,
+}
+
+type orgsCreateCmd struct {
+	ID          string `arg:"" name:"id" help:"Organization id: lower-case letters, digits and '-', starting with a letter (e.g. ksbsi)."`
+	Kind        string `required:"" enum:"federation,training-unit,inspectorate,admin" help:"One of ${enum}; the role of its keys."`
+	DisplayName string `required:"" help:"Display name, e.g. KSBSI."`
+	Province    string `help:"Two-digit province code (e.g. 61); empty = national scope."`
+}
+
+func (c *orgsCreateCmd) Run(a *app) error {
+	cc, err := a.conn()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.call()
+	defer cancel()
+	org, err := knkv1.NewOrganizationServiceClient(cc).CreateOrganization(ctx, &knkv1.CreateOrganizationRequest{
+		OrganizationId: strings.TrimPrefix(c.ID, "organizations/"),
+		Organization: &knkv1.Organization{
+			Kind:         orgKinds[c.Kind],
+			DisplayName:  c.DisplayName,
+			ProvinceCode: c.Province,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return a.print(org)
+}
+
+type orgsGetCmd struct {
+	ID string `arg:"" name:"id" help:"Organization id or organizations/ID."`
+}
+
+func (c *orgsGetCmd) Run(a *app) error {
+	cc, err := a.conn()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.call()
+	defer cancel()
+	org, err := knkv1.NewOrganizationServiceClient(cc).GetOrganization(ctx, &knkv1.GetOrganizationRequest{Name: orgName(c.ID)})
+	if err != nil {
+		return err
+	}
+	return a.print(org)
+}
+
+type orgsListCmd struct {
+	PageSize int32 `help:"Page size (server default 50, at most 1000)."`
+	All      bool  `help:"Follow next_page_token and print every organization."`
+}
+
+func (c *orgsListCmd) Run(a *app) error {
+	cc, err := a.conn()
+	if err != nil {
+		return err
+	}
+	client := knkv1.NewOrganizationServiceClient(cc)
+	page := func(token string) (*knkv1.ListOrganizationsResponse, error) {
+		ctx, cancel := a.call()
+		defer cancel()
+		return client.ListOrganizations(ctx, &knkv1.ListOrganizationsRequest{PageSize: c.PageSize, PageToken: token})
+	}
+	if !c.All {
+		resp, err := page("")
+		if err != nil {
+			return err
+		}
+		return a.print(resp)
+	}
+	return printAll(a, "organizations", func(token string) ([]*knkv1.Organization, string, error) {
+		resp, err := page(token)
+		return resp.GetOrganizations(), resp.GetNextPageToken(), err
+	})
+}
+
+type keysCmd struct {
+	Create keysCreateCmd `cmd:"" help:"Create an API key; prints only its secret, which is shown this once."`
+	List   keysListCmd   `cmd:"" help:"List an organization's keys (never their secrets)."`
+	Revoke keysRevokeCmd `cmd:"" help:"Revoke a key; it stops working at once."`
+}
+
+type keysCreateCmd struct {
+	Org string `arg:"" help:"Organization id or organizations/ID."`
+}
+
+func (c *keysCreateCmd) Run(a *app) error {
+	cc, err := a.conn()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.call()
+	defer cancel()
+	key, err := knkv1.NewOrganizationServiceClient(cc).CreateApiKey(ctx, &knkv1.CreateApiKeyRequest{
+		Parent: orgName(c.Org),
+		ApiKey: &knkv1.ApiKey{},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "knkctl: created %s\n", key.GetName())
+	_, err = fmt.Fprintln(a.stdout, key.GetSecret())
+	return err
+}
+
+type keysListCmd struct {
+	Org string `arg:"" help:"Organization id or organizations/ID."`
+}
+
+func (c *keysListCmd) Run(a *app) error {
+	cc, err := a.conn()
+	if err != nil {
+		return err
+	}
+	client := knkv1.NewOrganizationServiceClient(cc)
+	return printAll(a, "api_keys", func(token string) ([]*knkv1.ApiKey, string, error) {
+		ctx, cancel := a.call()
+		defer cancel()
+		resp, err := client.ListApiKeys(ctx, &knkv1.ListApiKeysRequest{Parent: orgName(c.Org), PageToken: token})
+		return resp.GetApiKeys(), resp.GetNextPageToken(), err
+	})
+}
+
+type keysRevokeCmd struct {
+	Org   string `arg:"" help:"Organization id or organizations/ID."`
+	KeyID string `arg:"" name:"key-id" help:"Key id (the last part of organizations/ORG/keys/KEY_ID)."`
+}
+
+func (c *keysRevokeCmd) Run(a *app) error {
+	cc, err := a.conn()
+	if err != nil {
+		return err
+	}
+	prefix := orgName(c.Org) + "/keys/"
+	name := c.KeyID
+	if !strings.HasPrefix(name, prefix) {
+		if strings.Contains(name, "/") {
+			return fmt.Errorf("%s is not a key of %s", name, orgName(c.Org))
+		}
+		name = prefix + name
+	}
+	ctx, cancel := a.call()
+	defer cancel()
+	resp, err := knkv1.NewOrganizationServiceClient(cc).DeleteApiKey(ctx, &knkv1.DeleteApiKeyRequest{Name: name})
+	if err != nil {
+		return err
+	}
+	return a.print(resp)
+}
