@@ -20,6 +20,7 @@ type cli struct {
 	GRPCAddr        string        `name:"grpc-addr" help:"gRPC listen address." default:":9090" env:"KNK_GRPC_ADDR"`
 	HTTPAddr        string        `name:"http-addr" help:"REST listen address." default:":8080" env:"KNK_HTTP_ADDR"`
 	MinAge          int           `name:"min-age" help:"Minimum age of a cadre at registration (programme rule)." default:"18" env:"KNK_MIN_AGE"`
+	PassMark        int32         `name:"pass-mark" help:"Lowest score (0-100) that passes a topic, with attendance (programme rule)." default:"70" env:"KNK_PASS_MARK"`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight calls may take to finish on SIGTERM." default:"20s" env:"KNK_SHUTDOWN_TIMEOUT"`
 	LogLevel        slog.Level    `name:"log-level" help:"debug, info, warn or error." default:"info" env:"KNK_LOG_LEVEL"`
 }
@@ -39,7 +40,7 @@ func run(ctx context.Context, c cli) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
 	srv, err := server.New(ctx, server.Config{
 		DB: c.DB, GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, Logger: log,
-		MinAge: c.MinAge, ShutdownTimeout: c.ShutdownTimeout,
+		MinAge: c.MinAge, PassMark: c.PassMark, ShutdownTimeout: c.ShutdownTimeout,
 	})
 	if err != nil {
 		return err

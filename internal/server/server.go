@@ -24,6 +24,7 @@ import (
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/services/cadre"
 	"github.com/knk-id/knk/services/organization"
+	"github.com/knk-id/knk/services/training"
 )
 
 // Config is knkd's configuration.
@@ -35,6 +36,8 @@ type Config struct {
 	Now      func() time.Time
 	// MinAge is the minimum age of a cadre at registration.
 	MinAge int
+	// PassMark is the lowest passing score of a topic.
+	PassMark int32
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
 }
@@ -63,6 +66,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.MinAge == 0 {
 		cfg.MinAge = 18
 	}
+	if cfg.PassMark == 0 {
+		cfg.PassMark = 70
+	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
@@ -81,8 +87,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		grpc.ChainStreamInterceptor(streamInterceptor(cfg.Logger, orgs)),
 	)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
-	knkv1.RegisterCadreServiceServer(s.grpc, &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge})
-	knkv1.RegisterTrainingServiceServer(s.grpc, knkv1.UnimplementedTrainingServiceServer{})
+	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge}
+	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
+	knkv1.RegisterTrainingServiceServer(s.grpc, &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark})
 	knkv1.RegisterCertificateServiceServer(s.grpc, knkv1.UnimplementedCertificateServiceServer{})
 	knkv1.RegisterForumServiceServer(s.grpc, knkv1.UnimplementedForumServiceServer{})
 	knkv1.RegisterEventServiceServer(s.grpc, knkv1.UnimplementedEventServiceServer{})

@@ -53,10 +53,11 @@ type Env struct {
 	Clock    *Clock
 	logs     *syncWriter
 
-	Orgs    knkv1.OrganizationServiceClient
-	Cadres  knkv1.CadreServiceClient
-	stop    func()
-	stopped chan error
+	Orgs     knkv1.OrganizationServiceClient
+	Cadres   knkv1.CadreServiceClient
+	Training knkv1.TrainingServiceClient
+	stop     func()
+	stopped  chan error
 }
 
 // Start runs knkd on a fresh SQLite file in t.TempDir().
@@ -92,6 +93,7 @@ func StartAt(t testing.TB, path string) *Env {
 	}
 	e.Orgs = knkv1.NewOrganizationServiceClient(e.Conn)
 	e.Cadres = knkv1.NewCadreServiceClient(e.Conn)
+	e.Training = knkv1.NewTrainingServiceClient(e.Conn)
 	t.Cleanup(func() { e.Stop(t) })
 	return e
 }

@@ -503,3 +503,17 @@ func summary(v api.Violations) string {
 	}
 	return reason
 }
+
+// CreditTopics adds passed topics (bit sets by cadre name) to cadres in tx. A
+// withdrawn cadre is not credited.
+func (s *Service) CreditTopics(ctx context.Context, tx *db.Tx, credits map[string]int64, now time.Time) error {
+	for name, bits := range credits {
+		_, err := tx.ExecContext(ctx, `UPDATE cadres SET passed_topics = passed_topics | ?, update_time = ?,
+			version = version + 1 WHERE id = ? AND state <> ?`,
+			bits, now.UnixMicro(), id(name), int32(knkv1.Cadre_STATE_WITHDRAWN))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

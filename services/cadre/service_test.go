@@ -324,15 +324,15 @@ func methods() []method {
 func TestRoles(t *testing.T) {
 	w := setup(t)
 	want := map[string]map[string]codes.Code{
-		"admin":               {"CreateCadre": codes.OK, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.OK, "LookupCadre": codes.OK, "ImportCadres": codes.OK, "WithdrawCadre": codes.OK},
-		"own federation":      {"CreateCadre": codes.OK, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.OK, "LookupCadre": codes.OK, "ImportCadres": codes.OK, "WithdrawCadre": codes.OK},
-		"other federation":    {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.PermissionDenied, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.PermissionDenied, "ImportCadres": codes.OK, "WithdrawCadre": codes.PermissionDenied},
-		"central unit":        {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.OK, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
-		"unit in province":    {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.OK, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
-		"unit elsewhere":      {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.PermissionDenied, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.PermissionDenied, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
-		"inspector":           {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.OK, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
-		"no key":              {"CreateCadre": codes.Unauthenticated, "GetCadre": codes.Unauthenticated, "ListCadres": codes.Unauthenticated, "UpdateCadre": codes.Unauthenticated, "LookupCadre": codes.Unauthenticated, "ImportCadres": codes.Unauthenticated, "WithdrawCadre": codes.Unauthenticated},
-		"unknown key":         {"CreateCadre": codes.Unauthenticated, "GetCadre": codes.Unauthenticated, "ListCadres": codes.Unauthenticated, "UpdateCadre": codes.Unauthenticated, "LookupCadre": codes.Unauthenticated, "ImportCadres": codes.Unauthenticated, "WithdrawCadre": codes.Unauthenticated},
+		"admin":            {"CreateCadre": codes.OK, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.OK, "LookupCadre": codes.OK, "ImportCadres": codes.OK, "WithdrawCadre": codes.OK},
+		"own federation":   {"CreateCadre": codes.OK, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.OK, "LookupCadre": codes.OK, "ImportCadres": codes.OK, "WithdrawCadre": codes.OK},
+		"other federation": {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.PermissionDenied, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.PermissionDenied, "ImportCadres": codes.OK, "WithdrawCadre": codes.PermissionDenied},
+		"central unit":     {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.OK, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
+		"unit in province": {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.OK, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
+		"unit elsewhere":   {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.PermissionDenied, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.PermissionDenied, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
+		"inspector":        {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.OK, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
+		"no key":           {"CreateCadre": codes.Unauthenticated, "GetCadre": codes.Unauthenticated, "ListCadres": codes.Unauthenticated, "UpdateCadre": codes.Unauthenticated, "LookupCadre": codes.Unauthenticated, "ImportCadres": codes.Unauthenticated, "WithdrawCadre": codes.Unauthenticated},
+		"unknown key":      {"CreateCadre": codes.Unauthenticated, "GetCadre": codes.Unauthenticated, "ListCadres": codes.Unauthenticated, "UpdateCadre": codes.Unauthenticated, "LookupCadre": codes.Unauthenticated, "ImportCadres": codes.Unauthenticated, "WithdrawCadre": codes.Unauthenticated},
 	}
 	keys := map[string]string{
 		"admin": w.AdminKey, "own federation": w.fed, "other federation": w.otherFed,
@@ -739,4 +739,3 @@ func TestLogsHoldNoNIK(t *testing.T) {
 		t.Errorf("logs contain a NIK: %s", logs)
 	}
 }
-

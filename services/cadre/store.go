@@ -10,6 +10,7 @@ import (
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/topic"
 )
 
 const columns = `id, nik, display_name, birth_date, gender, phone, email, province_code, regency,
@@ -37,22 +38,11 @@ func scan(row interface{ Scan(...any) error }) (*knkv1.Cadre, error) {
 	c.State = knkv1.Cadre_State(state)
 	c.Employer = &knkv1.Employer{Name: empName, Nib: empNIB}
 	c.Federation = "organizations/" + fed
-	c.PassedTopics = topics(passed)
+	c.PassedTopics = topic.List(passed)
 	c.CreateTime = timestamppb.New(time.UnixMicro(ct))
 	c.UpdateTime = timestamppb.New(time.UnixMicro(ut))
 	c.Etag = strconv.FormatInt(version, 10)
 	return &c, nil
-}
-
-// topics decodes the passed-topics bit set (bit n is Topic n).
-func topics(bits int64) []knkv1.Topic {
-	var out []knkv1.Topic
-	for t := knkv1.Topic_TOPIC_K3; t <= knkv1.Topic_TOPIC_SOCIAL_SECURITY; t++ {
-		if bits&(1<<t) != 0 {
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 func id(name string) string { return strings.TrimPrefix(name, "cadres/") }

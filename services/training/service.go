@@ -1,0 +1,704 @@
+// Package training implements TrainingService: sessions on the four KNK topics,
+// enrolment, attendance and scores, and topic credits on completion.
+package training
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/api"
+	"github.com/knk-id/knk/internal/auth"
+	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/idn"
+	"github.com/knk-id/knk/internal/topic"
+	"github.com/knk-id/knk/services/cadre"
+	"github.com/knk-id/knk/services/organization"
+)
+
+// Service implements knkv1.TrainingServiceServer.
+type Service struct {
+	knkv1.UnimplementedTrainingServiceServer
+	DB     *db.DB
+	Orgs   *organization.Service
+	Cadres *cadre.Service
+	Now    func() time.Time
+	// PassMark is the lowest score that passes a topic (a programme rule; default 70).
+	PassMark int32
+}
+
+var _ knkv1.TrainingServiceServer = (*Service)(nil)
+
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+func precondition(reason, msg string) error { return api.Error(codes.FailedPrecondition, reason, msg) }
+
+// check validates a session's own fields; violations name fields relative to it.
+func check(in *knkv1.Session) api.Violations {
+	var v api.Violations
+	if t := strings.TrimSpace(in.GetTitle()); t == "" || len(t) > 200 {
+		v.Add("title", "is required, at most 200 characters")
+	}
+	if len(in.GetTopics()) == 0 {
+		v.Add("topics", "needs at least one topic: TOPIC_K3, TOPIC_PKWT, TOPIC_WAGE_SCALE or TOPIC_SOCIAL_SECURITY")
+	}
+	for i, t := range in.GetTopics() {
+		if !topic.Valid(t) {
+			v.Add(fmt.Sprintf("topics[%d]", i), "is not a topic")
+		}
+	}
+	if !idn.ValidProvince(in.GetProvinceCode()) {
+		v.Add("province_code", "must be one of the 38 two-digit province codes")
+	}
+	switch in.GetMode() {
+	case knkv1.Session_MODE_IN_PERSON:
+		if strings.TrimSpace(in.GetVenue()) == "" {
+			v.Add("venue", "is required for an in-person session")
+		}
+	case knkv1.Session_MODE_ONLINE:
+	default:
+		v.Add("mode", "must be MODE_IN_PERSON or MODE_ONLINE")
+	}
+	if len(in.GetVenue()) > 200 {
+		v.Add("venue", "must be at most 200 characters")
+	}
+	switch {
+	case in.GetStartTime() == nil:
+		v.Add("start_time", "is required")
+	case in.GetEndTime() == nil:
+		v.Add("end_time", "is required")
+	case !in.GetStartTime().AsTime().Before(in.GetEndTime().AsTime()):
+		v.Add("end_time", "must be after start_time")
+	}
+	if c := in.GetCapacity(); c < 1 || c > 10000 {
+		v.Add("capacity", "must be between 1 and 10000")
+	}
+	return v
+}
+
+// canManage refuses a training unit acting on a session outside its province;
+// the central unit (no province) and admin act anywhere.
+func canManage(p auth.Principal, s *knkv1.Session) error {
+	if p.Kind == auth.Admin || (p.Kind == auth.TrainingUnit && p.InProvince(s.ProvinceCode)) {
+		return nil
+	}
+	return api.Denied("your key covers sessions in province " + p.Province + " only")
+}
+
+func parseName(field, name string) (string, error) {
+	id, ok := strings.CutPrefix(name, "sessions/")
+	if _, err := ulid.ParseStrict(id); !ok || err != nil {
+		return "", api.Invalid(field, "must be sessions/{session_id}")
+	}
+	return id, nil
+}
+
+// CreateSession schedules a session.
+func (s *Service) CreateSession(ctx context.Context, req *knkv1.CreateSessionRequest) (*knkv1.Session, error) {
+	p, _ := auth.FromContext(ctx)
+	in := req.GetSession()
+	v := check(in)
+	organizer := strings.TrimSpace(in.GetOrganizer())
+	if organizer != "" && !strings.HasPrefix(organizer, "organizations/") {
+		organizer = "organizations/" + organizer
+	}
+	switch p.Kind {
+	case auth.TrainingUnit:
+		if organizer != "" && organizer != p.OrgName() {
+			return nil, api.Denied("a training unit schedules its own sessions: leave organizer empty or set it to " + p.OrgName())
+		}
+		organizer = p.OrgName()
+		if !p.InProvince(in.GetProvinceCode()) && idn.ValidProvince(in.GetProvinceCode()) {
+			return nil, api.Denied("your key covers sessions in province " + p.Province + " only")
+		}
+	default:
+		org, err := s.Orgs.Get(ctx, strings.TrimPrefix(organizer, "organizations/"))
+		switch {
+		case errors.Is(err, db.ErrNotFound) || (err == nil && org.Kind != auth.TrainingUnit):
+			v.Add("organizer", "must name a registered training unit")
+		case err != nil:
+			return nil, err
+		case org.ProvinceCode != "" && org.ProvinceCode != in.GetProvinceCode():
+			v.Add("organizer", "is a provincial unit of province "+org.ProvinceCode+" and cannot organise elsewhere")
+		}
+	}
+	rid := req.GetRequestId()
+	if len(rid) > 128 {
+		v.Add("request_id", "must be at most 128 characters")
+	}
+	for _, fv := range v {
+		if fv.Field != "request_id" {
+			fv.Field = "session." + fv.Field
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := &knkv1.Session{
+		Name: "sessions/" + ulid.Make().String(), Organizer: organizer,
+		Title: strings.TrimSpace(in.GetTitle()), Topics: topic.List(topic.Bits(in.GetTopics())),
+		ProvinceCode: in.GetProvinceCode(), Venue: strings.TrimSpace(in.GetVenue()), Mode: in.GetMode(),
+		StartTime: truncate(in.GetStartTime()), EndTime: truncate(in.GetEndTime()), Capacity: in.GetCapacity(),
+		State: knkv1.Session_STATE_SCHEDULED, CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now), Etag: "1",
+	}
+	err := s.DB.Write(ctx, func(tx *db.Tx) error {
+		if rid != "" {
+			name, err := tx.RequestID(ctx, p.Org, "CreateSession", rid)
+			if err != nil || name != "" {
+				if err == nil {
+					out, err = get(ctx, tx, sessionID(name))
+				}
+				return err
+			}
+			if err := tx.SaveRequestID(ctx, p.Org, "CreateSession", rid, out.Name, now); err != nil {
+				return err
+			}
+		}
+		if err := insert(ctx, tx, out); err != nil {
+			return err
+		}
+		return tx.Event(ctx, "session.created", out.Name, p.OrgName(), now)
+	})
+	return out, api.StoreError(out.Name, err)
+}
+
+func truncate(ts *timestamppb.Timestamp) *timestamppb.Timestamp {
+	return timestamppb.New(ts.AsTime().Truncate(time.Microsecond))
+}
+
+// GetSession returns one session.
+func (s *Service) GetSession(ctx context.Context, req *knkv1.GetSessionRequest) (*knkv1.Session, error) {
+	id, err := parseName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	out, err := get(ctx, s.DB, id)
+	return out, api.StoreError(req.GetName(), s.DB.Translate(err))
+}
+
+// ListSessions lists sessions by start time.
+func (s *Service) ListSessions(ctx context.Context, req *knkv1.ListSessionsRequest) (*knkv1.ListSessionsResponse, error) {
+	f := sessionFilter{province: req.GetProvinceCode(), topic: req.GetTopic(), state: req.GetState()}
+	var v api.Violations
+	if f.province != "" && !idn.ValidProvince(f.province) {
+		v.Add("province_code", "is not one of the 38 province codes")
+	}
+	if f.topic != knkv1.Topic_TOPIC_UNSPECIFIED && !topic.Valid(f.topic) {
+		v.Add("topic", "is not a topic")
+	}
+	if _, ok := knkv1.Session_State_name[int32(f.state)]; !ok {
+		v.Add("state", "is not a session state")
+	}
+	if req.GetStartAfter() != nil {
+		f.after = micros(req.GetStartAfter())
+	}
+	if req.GetStartBefore() != nil {
+		f.until = micros(req.GetStartBefore())
+	}
+	size, err := api.PageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	filter := []any{f.province, f.topic, f.state, f.after, f.until}
+	token, err := api.DecodePageToken(req.GetPageToken(), filter...)
+	if err != nil {
+		return nil, err
+	}
+	afterStart, afterID := int64(-1<<62), ""
+	if token != "" {
+		start, id, _ := strings.Cut(token, "|")
+		if afterStart, err = strconv.ParseInt(start, 10, 64); err != nil {
+			return nil, api.Invalid("page_token", "is not a token this API returned")
+		}
+		afterID = id
+	}
+	sessions, err := list(ctx, s.DB, f, afterStart, afterID, size+1)
+	if err != nil {
+		return nil, err
+	}
+	resp := &knkv1.ListSessionsResponse{Sessions: sessions}
+	if len(sessions) > size {
+		last := sessions[size-1]
+		resp.Sessions = sessions[:size]
+		resp.NextPageToken = api.EncodePageToken(strconv.FormatInt(micros(last.StartTime), 10)+"|"+sessionID(last.Name), filter...)
+	}
+	return resp, nil
+}
+
+// sessionUpdatable lists the update_mask paths UpdateSession accepts.
+var sessionUpdatable = []string{"title", "topics", "venue", "mode", "start_time", "end_time", "capacity"}
+
+// UpdateSession changes a scheduled session.
+func (s *Service) UpdateSession(ctx context.Context, req *knkv1.UpdateSessionRequest) (*knkv1.Session, error) {
+	p, _ := auth.FromContext(ctx)
+	in := req.GetSession()
+	id, err := parseName("session.name", in.GetName())
+	if err != nil {
+		return nil, err
+	}
+	paths := req.GetUpdateMask().GetPaths()
+	var v api.Violations
+	if len(paths) == 0 {
+		v.Add("update_mask", "is required: name the fields to change ("+strings.Join(sessionUpdatable, ", ")+")")
+	}
+	for _, path := range paths {
+		if !contains(sessionUpdatable, path) {
+			v.Add("update_mask", fmt.Sprintf("%q cannot be updated; updatable fields are %s", path, strings.Join(sessionUpdatable, ", ")))
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var out *knkv1.Session
+	err = s.DB.Write(ctx, func(tx *db.Tx) error {
+		cur, err := s.scheduled(ctx, tx, p, id, in.GetEtag())
+		if err != nil {
+			return err
+		}
+		next := proto.Clone(cur).(*knkv1.Session)
+		for _, path := range paths {
+			switch path {
+			case "title":
+				next.Title = strings.TrimSpace(in.GetTitle())
+			case "topics":
+				next.Topics = topic.List(topic.Bits(in.GetTopics()))
+				if len(in.GetTopics()) > 0 && len(next.Topics) == 0 {
+					next.Topics = in.GetTopics() // let check name the bad value
+				}
+			case "venue":
+				next.Venue = strings.TrimSpace(in.GetVenue())
+			case "mode":
+				next.Mode = in.GetMode()
+			case "start_time":
+				next.StartTime = in.GetStartTime()
+			case "end_time":
+				next.EndTime = in.GetEndTime()
+			case "capacity":
+				next.Capacity = in.GetCapacity()
+			}
+		}
+		v := check(next)
+		for _, fv := range v {
+			fv.Field = "session." + fv.Field
+		}
+		if err := v.Err(); err != nil {
+			return err
+		}
+		next.StartTime, next.EndTime = truncate(next.StartTime), truncate(next.EndTime)
+		if next.Capacity < cur.EnrolledCount {
+			return precondition("CAPACITY_BELOW_ENROLLED", fmt.Sprintf("%d cadres are enrolled: capacity cannot go below that", cur.EnrolledCount))
+		}
+		if err := s.checkNewTimes(ctx, tx, next); err != nil {
+			return err
+		}
+		if ok, err := update(ctx, tx, next, now); err != nil || !ok {
+			return errors.Join(err, api.StaleEtag(next.Name))
+		}
+		out = next
+		return tx.Event(ctx, "session.updated", next.Name, p.OrgName(), now)
+	})
+	if err != nil {
+		return nil, api.StoreError(in.GetName(), err)
+	}
+	return out, nil
+}
+
+// checkNewTimes refuses new times that would put an enrolled cadre in two
+// overlapping sessions.
+func (s *Service) checkNewTimes(ctx context.Context, tx *db.Tx, next *knkv1.Session) error {
+	rows, err := tx.QueryContext(ctx, `SELECT cadre_id FROM enrollments WHERE session_id = ?`, sessionID(next.Name))
+	if err != nil {
+		return err
+	}
+	var cadres []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return err
+		}
+		cadres = append(cadres, c)
+	}
+	rows.Close()
+	for _, c := range cadres {
+		clash, err := overlapping(ctx, tx, c, sessionID(next.Name), micros(next.StartTime), micros(next.EndTime))
+		if err != nil {
+			return err
+		}
+		if clash {
+			return precondition("ENROLLED_CADRE_BUSY", "cadres/"+c+" is enrolled in another session at the new time")
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// scheduled loads a session that p may manage, checking the etag if given, and
+// refuses one that is no longer SCHEDULED.
+func (s *Service) scheduled(ctx context.Context, tx *db.Tx, p auth.Principal, id, etag string) (*knkv1.Session, error) {
+	cur, err := get(ctx, tx, id)
+	if err != nil {
+		return nil, tx.Translate(err)
+	}
+	if err := canManage(p, cur); err != nil {
+		return nil, err
+	}
+	if etag != "" && etag != cur.Etag {
+		return nil, api.StaleEtag(cur.Name)
+	}
+	return cur, isScheduled(cur)
+}
+
+func isScheduled(cur *knkv1.Session) error {
+	switch cur.State {
+	case knkv1.Session_STATE_CANCELLED:
+		return precondition("SESSION_CANCELLED", cur.Name+" is cancelled")
+	case knkv1.Session_STATE_COMPLETED:
+		return precondition("SESSION_COMPLETED", cur.Name+" is completed and its results are locked")
+	}
+	return nil
+}
+
+// CancelSession cancels a scheduled session. Its enrolments stay on record but no
+// longer hold the cadres' time, and no topic is credited.
+func (s *Service) CancelSession(ctx context.Context, req *knkv1.CancelSessionRequest) (*knkv1.Session, error) {
+	p, _ := auth.FromContext(ctx)
+	id, err := parseName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	reason := strings.TrimSpace(req.GetReason())
+	if reason == "" || len(reason) > 500 {
+		return nil, api.Invalid("reason", "is required, at most 500 characters")
+	}
+	now := s.now()
+	var out *knkv1.Session
+	err = s.DB.Write(ctx, func(tx *db.Tx) error {
+		cur, err := s.scheduled(ctx, tx, p, id, "")
+		if err != nil {
+			return err
+		}
+		cur.State, cur.CancelReason = knkv1.Session_STATE_CANCELLED, reason
+		if ok, err := update(ctx, tx, cur, now); err != nil || !ok {
+			return errors.Join(err, api.StaleEtag(cur.Name))
+		}
+		out = cur
+		return tx.Event(ctx, "session.cancelled", cur.Name, p.OrgName(), now)
+	})
+	if err != nil {
+		return nil, api.StoreError(req.GetName(), err)
+	}
+	return out, nil
+}
+
+// EnrollCadre enrols a cadre into a scheduled session with room.
+func (s *Service) EnrollCadre(ctx context.Context, req *knkv1.EnrollCadreRequest) (*knkv1.Enrollment, error) {
+	p, _ := auth.FromContext(ctx)
+	id, err := parseName("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var out *knkv1.Enrollment
+	err = s.DB.Write(ctx, func(tx *db.Tx) error {
+		sess, err := get(ctx, tx, id)
+		if err != nil {
+			return api.StoreError(req.GetParent(), tx.Translate(err))
+		}
+		c, err := s.Cadres.Get(ctx, tx, req.GetCadre())
+		if err != nil {
+			return err
+		}
+		switch {
+		case p.Kind == auth.Federation && c.Federation != p.OrgName():
+			return api.Denied("a federation enrols only its own cadres")
+		case p.Kind != auth.Federation:
+			if err := canManage(p, sess); err != nil {
+				return err
+			}
+		}
+		if err := isScheduled(sess); err != nil {
+			return err
+		}
+		if c.State == knkv1.Cadre_STATE_WITHDRAWN {
+			return precondition("CADRE_WITHDRAWN", c.Name+" is withdrawn from the programme")
+		}
+		cadreID := strings.TrimPrefix(c.Name, "cadres/")
+		var enrolled int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM enrollments WHERE session_id = ? AND cadre_id = ?`,
+			id, cadreID).Scan(&enrolled); err != nil {
+			return err
+		}
+		if enrolled > 0 {
+			return api.Error(codes.AlreadyExists, "ALREADY_ENROLLED", c.Name+" is already enrolled in "+sess.Name)
+		}
+		clash, err := overlapping(ctx, tx, cadreID, id, micros(sess.StartTime), micros(sess.EndTime))
+		if err != nil {
+			return err
+		}
+		if clash {
+			return precondition("OVERLAPPING_SESSION", c.Name+" is enrolled in another session at an overlapping time")
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET enrolled_count = enrolled_count + 1
+			WHERE id = ? AND enrolled_count < capacity`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(err, precondition("SESSION_FULL", fmt.Sprintf("%s is full (capacity %d)", sess.Name, sess.Capacity)))
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO enrollments (session_id, cadre_id, create_time) VALUES (?, ?, ?)`,
+			id, cadreID, now.UnixMicro()); err != nil {
+			return err
+		}
+		out = &knkv1.Enrollment{Name: sess.Name + "/enrollments/" + cadreID, Cadre: c.Name,
+			Scores: map[string]int32{}, CreateTime: timestamppb.New(now)}
+		return tx.Event(ctx, "enrollment.created", out.Name, p.OrgName(), now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListEnrollments lists a session's enrolments in cadre order.
+func (s *Service) ListEnrollments(ctx context.Context, req *knkv1.ListEnrollmentsRequest) (*knkv1.ListEnrollmentsResponse, error) {
+	id, err := parseName("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	size, err := api.PageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	after, err := api.DecodePageToken(req.GetPageToken(), "enrollments", id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := get(ctx, s.DB, id); err != nil {
+		return nil, api.StoreError(req.GetParent(), s.DB.Translate(err))
+	}
+	list, err := enrollments(ctx, s.DB, id, after, size+1)
+	if err != nil {
+		return nil, err
+	}
+	resp := &knkv1.ListEnrollmentsResponse{Enrollments: list}
+	if len(list) > size {
+		resp.Enrollments = list[:size]
+		resp.NextPageToken = api.EncodePageToken(strings.TrimPrefix(list[size-1].Cadre, "cadres/"), "enrollments", id)
+	}
+	return resp, nil
+}
+
+// DeleteEnrollment removes a cadre from a scheduled session.
+func (s *Service) DeleteEnrollment(ctx context.Context, req *knkv1.DeleteEnrollmentRequest) (*emptypb.Empty, error) {
+	p, _ := auth.FromContext(ctx)
+	rest, _ := strings.CutPrefix(req.GetName(), "sessions/")
+	sid, cid, ok := strings.Cut(rest, "/enrollments/")
+	if _, err := ulid.ParseStrict(sid); !ok || err != nil || cid == "" {
+		return nil, api.Invalid("name", "must be sessions/{session_id}/enrollments/{cadre_id}")
+	}
+	now := s.now()
+	err := s.DB.Write(ctx, func(tx *db.Tx) error {
+		sess, err := get(ctx, tx, sid)
+		if err != nil {
+			return api.StoreError("sessions/"+sid, tx.Translate(err))
+		}
+		if p.Kind == auth.Federation {
+			c, err := s.Cadres.Get(ctx, tx, "cadres/"+cid)
+			if err != nil {
+				return api.StoreError(req.GetName(), err)
+			}
+			if c.Federation != p.OrgName() {
+				return api.Denied("a federation withdraws only its own cadres from sessions")
+			}
+		} else if err := canManage(p, sess); err != nil {
+			return err
+		}
+		if err := isScheduled(sess); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM enrollments WHERE session_id = ? AND cadre_id = ?`, sid, cid)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(err, api.NotFound(req.GetName()))
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET enrolled_count = enrolled_count - 1 WHERE id = ?`, sid); err != nil {
+			return err
+		}
+		return tx.Event(ctx, "enrollment.deleted", req.GetName(), p.OrgName(), now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// RecordResults records attendance and scores of enrolled cadres. The whole call
+// is checked before anything is written; for a cadre and topic, the last write wins.
+func (s *Service) RecordResults(ctx context.Context, req *knkv1.RecordResultsRequest) (*knkv1.RecordResultsResponse, error) {
+	p, _ := auth.FromContext(ctx)
+	id, err := parseName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if len(req.GetResults()) == 0 || len(req.GetResults()) > 1000 {
+		return nil, api.Invalid("results", "must hold 1 to 1000 results")
+	}
+	now := s.now()
+	resp := &knkv1.RecordResultsResponse{}
+	err = s.DB.Write(ctx, func(tx *db.Tx) error {
+		sess, err := s.scheduled(ctx, tx, p, id, "")
+		if err != nil {
+			return err
+		}
+		offered := topic.Bits(sess.Topics)
+		var v api.Violations
+		for i, r := range req.GetResults() {
+			field := fmt.Sprintf("results[%d]", i)
+			cid, ok := strings.CutPrefix(r.GetCadre(), "cadres/")
+			var enrolled int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM enrollments WHERE session_id = ? AND cadre_id = ?`,
+				id, cid).Scan(&enrolled); err != nil {
+				return err
+			}
+			if !ok || enrolled == 0 {
+				v.Add(field+".cadre", "is not enrolled in "+sess.Name)
+			}
+			for name, score := range r.GetScores() {
+				t, ok := topic.Parse(name)
+				switch {
+				case !ok:
+					v.Add(field+".scores["+name+"]", "is not a topic name (TOPIC_K3, TOPIC_PKWT, TOPIC_WAGE_SCALE, TOPIC_SOCIAL_SECURITY)")
+				case offered&(1<<t) == 0:
+					v.Add(field+".scores["+name+"]", "is not a topic of this session")
+				case score < 0 || score > 100:
+					v.Add(field+".scores["+name+"]", "must be a score from 0 to 100")
+				}
+			}
+		}
+		if err := v.Err(); err != nil {
+			return err
+		}
+		for _, r := range req.GetResults() {
+			cid := strings.TrimPrefix(r.GetCadre(), "cadres/")
+			if _, err := tx.ExecContext(ctx, `UPDATE enrollments SET attended = ? WHERE session_id = ? AND cadre_id = ?`,
+				boolInt(r.GetAttended()), id, cid); err != nil {
+				return err
+			}
+			for name, score := range r.GetScores() {
+				t, _ := topic.Parse(name)
+				if _, err := tx.ExecContext(ctx, `INSERT INTO scores (session_id, cadre_id, topic, score) VALUES (?, ?, ?, ?)
+					ON CONFLICT (session_id, cadre_id, topic) DO UPDATE SET score = excluded.score`,
+					id, cid, int32(t), score); err != nil {
+					return err
+				}
+			}
+		}
+		all, err := enrollments(ctx, tx, id, "", 1<<30)
+		if err != nil {
+			return err
+		}
+		recorded := map[string]bool{}
+		for _, r := range req.GetResults() {
+			recorded[r.GetCadre()] = true
+		}
+		for _, e := range all {
+			if recorded[e.Cadre] {
+				resp.Enrollments = append(resp.Enrollments, e)
+			}
+		}
+		return tx.Event(ctx, "results.recorded", sess.Name, p.OrgName(), now)
+	})
+	if err != nil {
+		return nil, api.StoreError(req.GetName(), err)
+	}
+	return resp, nil
+}
+
+// CompleteSession locks the results and credits every attended cadre with each
+// topic they scored at least the pass mark in, in the same transaction.
+func (s *Service) CompleteSession(ctx context.Context, req *knkv1.CompleteSessionRequest) (*knkv1.Session, error) {
+	p, _ := auth.FromContext(ctx)
+	id, err := parseName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	pass := s.PassMark
+	if pass == 0 {
+		pass = 70
+	}
+	now := s.now()
+	var out *knkv1.Session
+	err = s.DB.Write(ctx, func(tx *db.Tx) error {
+		cur, err := s.scheduled(ctx, tx, p, id, "")
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT sc.cadre_id, sc.topic FROM scores sc
+			JOIN enrollments e ON e.session_id = sc.session_id AND e.cadre_id = sc.cadre_id
+			WHERE sc.session_id = ? AND e.attended <> 0 AND sc.score >= ?`, id, pass)
+		if err != nil {
+			return err
+		}
+		offered := topic.Bits(cur.Topics)
+		credits := map[string]int64{}
+		for rows.Next() {
+			var (
+				cid string
+				t   int64
+			)
+			if err := rows.Scan(&cid, &t); err != nil {
+				rows.Close()
+				return err
+			}
+			credits["cadres/"+cid] |= (1 << t) & offered
+		}
+		rows.Close()
+		if err := s.Cadres.CreditTopics(ctx, tx, credits, now); err != nil {
+			return err
+		}
+		cur.State = knkv1.Session_STATE_COMPLETED
+		if ok, err := update(ctx, tx, cur, now); err != nil || !ok {
+			return errors.Join(err, api.StaleEtag(cur.Name))
+		}
+		out = cur
+		return tx.Event(ctx, "session.completed", cur.Name, p.OrgName(), now)
+	})
+	if err != nil {
+		return nil, api.StoreError(req.GetName(), err)
+	}
+	return out, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

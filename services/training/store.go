@@ -1,0 +1,162 @@
+package training
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/topic"
+)
+
+const columns = `id, organizer, title, topics, province_code, venue, mode, start_time, end_time,
+	capacity, enrolled_count, state, cancel_reason, create_time, update_time, version`
+
+func micros(ts *timestamppb.Timestamp) int64 { return ts.AsTime().UnixMicro() }
+
+func stamp(us int64) *timestamppb.Timestamp { return timestamppb.New(time.UnixMicro(us)) }
+
+func scan(row interface{ Scan(...any) error }) (*knkv1.Session, error) {
+	var (
+		s                                knkv1.Session
+		id, organizer                    string
+		topics, start, end, ct, ut, vers int64
+		mode, state, capacity, enrolled  int32
+	)
+	err := row.Scan(&id, &organizer, &s.Title, &topics, &s.ProvinceCode, &s.Venue, &mode, &start, &end,
+		&capacity, &enrolled, &state, &s.CancelReason, &ct, &ut, &vers)
+	if err != nil {
+		return nil, err
+	}
+	s.Name, s.Organizer = "sessions/"+id, "organizations/"+organizer
+	s.Topics = topic.List(topics)
+	s.Mode, s.State = knkv1.Session_Mode(mode), knkv1.Session_State(state)
+	s.StartTime, s.EndTime = stamp(start), stamp(end)
+	s.Capacity, s.EnrolledCount = capacity, enrolled
+	s.CreateTime, s.UpdateTime = stamp(ct), stamp(ut)
+	s.Etag = strconv.FormatInt(vers, 10)
+	return &s, nil
+}
+
+func sessionID(name string) string { return strings.TrimPrefix(name, "sessions/") }
+
+func get(ctx context.Context, q db.Querier, id string) (*knkv1.Session, error) {
+	return scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM sessions WHERE id = ?`, id))
+}
+
+func insert(ctx context.Context, tx *db.Tx, s *knkv1.Session) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+columns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '', ?, ?, 1)`,
+		sessionID(s.Name), strings.TrimPrefix(s.Organizer, "organizations/"), s.Title, topic.Bits(s.Topics),
+		s.ProvinceCode, s.Venue, int32(s.Mode), micros(s.StartTime), micros(s.EndTime), s.Capacity,
+		int32(s.State), micros(s.CreateTime), micros(s.UpdateTime))
+	return err
+}
+
+// update writes s if its version is still the one in its etag; false otherwise.
+func update(ctx context.Context, tx *db.Tx, s *knkv1.Session, now time.Time) (bool, error) {
+	version, _ := strconv.ParseInt(s.Etag, 10, 64)
+	res, err := tx.ExecContext(ctx, `UPDATE sessions SET title = ?, topics = ?, venue = ?, mode = ?,
+		start_time = ?, end_time = ?, capacity = ?, state = ?, cancel_reason = ?, update_time = ?,
+		version = version + 1 WHERE id = ? AND version = ?`,
+		s.Title, topic.Bits(s.Topics), s.Venue, int32(s.Mode), micros(s.StartTime), micros(s.EndTime),
+		s.Capacity, int32(s.State), s.CancelReason, now.UnixMicro(), sessionID(s.Name), version)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	s.Etag, s.UpdateTime = strconv.FormatInt(version+1, 10), timestamppb.New(now)
+	return true, nil
+}
+
+// overlapping reports whether cadreID is enrolled in a session other than
+// sessionID that is not cancelled and whose time overlaps [start, end).
+func overlapping(ctx context.Context, q db.Querier, cadreID, sessionID string, start, end int64) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM enrollments e JOIN sessions s ON s.id = e.session_id
+		WHERE e.cadre_id = ? AND s.id <> ? AND s.state <> ? AND s.start_time < ? AND s.end_time > ?`,
+		cadreID, sessionID, int32(knkv1.Session_STATE_CANCELLED), end, start).Scan(&n)
+	return n > 0, err
+}
+
+type sessionFilter struct {
+	province     string
+	topic        knkv1.Topic
+	state        knkv1.Session_State
+	after, until int64 // start-time window; 0 = open
+}
+
+func list(ctx context.Context, q db.Querier, f sessionFilter, afterStart int64, afterID string, limit int) ([]*knkv1.Session, error) {
+	where, args := []string{"(start_time > ? OR (start_time = ? AND id > ?))"}, []any{afterStart, afterStart, afterID}
+	if f.province != "" {
+		where, args = append(where, "province_code = ?"), append(args, f.province)
+	}
+	if f.topic != knkv1.Topic_TOPIC_UNSPECIFIED {
+		where, args = append(where, "(topics & ?) <> 0"), append(args, int64(1)<<f.topic)
+	}
+	if f.state != knkv1.Session_STATE_UNSPECIFIED {
+		where, args = append(where, "state = ?"), append(args, int32(f.state))
+	}
+	if f.after != 0 {
+		where, args = append(where, "start_time >= ?"), append(args, f.after)
+	}
+	if f.until != 0 {
+		where, args = append(where, "start_time < ?"), append(args, f.until)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+columns+` FROM sessions WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY start_time, id LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*knkv1.Session
+	for rows.Next() {
+		s, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// enrollments returns a page of a session's enrolments with their scores.
+func enrollments(ctx context.Context, q db.Querier, session, afterCadre string, limit int) ([]*knkv1.Enrollment, error) {
+	rows, err := q.QueryContext(ctx, `SELECT e.cadre_id, e.attended, e.create_time, sc.topic, sc.score
+		FROM (SELECT * FROM enrollments WHERE session_id = ? AND cadre_id > ? ORDER BY cadre_id LIMIT ?) e
+		LEFT JOIN scores sc ON sc.session_id = e.session_id AND sc.cadre_id = e.cadre_id
+		ORDER BY e.cadre_id, sc.topic`, session, afterCadre, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*knkv1.Enrollment
+	for rows.Next() {
+		var (
+			cadreID       string
+			attended      bool
+			ct            int64
+			topicN, score *int64
+		)
+		if err := rows.Scan(&cadreID, &attended, &ct, &topicN, &score); err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].Cadre != "cadres/"+cadreID {
+			out = append(out, &knkv1.Enrollment{
+				Name:  "sessions/" + session + "/enrollments/" + cadreID,
+				Cadre: "cadres/" + cadreID, Attended: attended, CreateTime: stamp(ct),
+				Scores: map[string]int32{},
+			})
+		}
+		if topicN != nil {
+			out[len(out)-1].Scores[knkv1.Topic(*topicN).String()] = int32(*score)
+		}
+	}
+	return out, rows.Err()
+}
