@@ -43,6 +43,12 @@ type cli struct {
 	Cadres cadresCmd `cmd:"" help:"Read and withdraw cadres."`
 	Import importCmd `cmd:"" help:"Import a member roster (CSV) over the ImportCadres stream."`
 
+	Sessions sessionsCmd `cmd:"" help:"Schedule, list, cancel and complete training sessions."`
+	Enroll   enrollCmd   `cmd:"" help:"Enrol a cadre into a training session."`
+	Unenroll unenrollCmd `cmd:"" help:"Remove a cadre from a scheduled training session."`
+	Results  resultsCmd  `cmd:"" help:"Record the attendance and scores of a training session."`
+	Events   eventsCmd   `cmd:"" help:"List or watch the change log (admin only)."`
+
 	Bootstrap bootstrapCmd `cmd:"" help:"Create the admin organization and its first key directly in the database; prints only the secret."`
 }
 

@@ -23,7 +23,11 @@ import (
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/services/cadre"
+	"github.com/knk-id/knk/services/certificate"
+	"github.com/knk-id/knk/services/event"
+	"github.com/knk-id/knk/services/forum"
 	"github.com/knk-id/knk/services/organization"
+	"github.com/knk-id/knk/services/stats"
 	"github.com/knk-id/knk/services/training"
 )
 
@@ -38,6 +42,13 @@ type Config struct {
 	MinAge int
 	// PassMark is the lowest passing score of a topic.
 	PassMark int32
+	// SigningKeyFile is a PKCS#8 PEM Ed25519 key that signs certificates; empty
+	// means a key generated and kept in the store on first start.
+	SigningKeyFile string
+	// ValidYears is how long a certificate is valid.
+	ValidYears int
+	// ExpiryInterval is how often the expiry sweep runs; negative disables it.
+	ExpiryInterval time.Duration
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
 }
@@ -52,6 +63,8 @@ type Server struct {
 	grpcLis  net.Listener
 	httpLis  net.Listener
 	gwClient *grpc.ClientConn
+	certs    *certificate.Service
+	stopping chan struct{} // closed when shutdown starts
 }
 
 // New opens the store, builds the services and binds both listeners. Call Serve
@@ -69,10 +82,16 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.PassMark == 0 {
 		cfg.PassMark = 70
 	}
+	if cfg.ValidYears == 0 {
+		cfg.ValidYears = 3
+	}
+	if cfg.ExpiryInterval == 0 {
+		cfg.ExpiryInterval = time.Minute
+	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -89,11 +108,17 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
 	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge}
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
-	knkv1.RegisterTrainingServiceServer(s.grpc, &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark})
-	knkv1.RegisterCertificateServiceServer(s.grpc, knkv1.UnimplementedCertificateServiceServer{})
-	knkv1.RegisterForumServiceServer(s.grpc, knkv1.UnimplementedForumServiceServer{})
-	knkv1.RegisterEventServiceServer(s.grpc, knkv1.UnimplementedEventServiceServer{})
-	knkv1.RegisterStatsServiceServer(s.grpc, knkv1.UnimplementedStatsServiceServer{})
+	train := &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark}
+	knkv1.RegisterTrainingServiceServer(s.grpc, train)
+	signer, err := certificate.LoadSigner(ctx, s.db, cfg.SigningKeyFile, cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears}
+	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)
+	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs})
+	knkv1.RegisterEventServiceServer(s.grpc, &event.Service{DB: s.db, Stopping: s.stopping})
+	knkv1.RegisterStatsServiceServer(s.grpc, &stats.Service{DB: s.db, Cadres: cadres, Training: train})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -184,10 +209,17 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return nil
 	})
+	if s.cfg.ExpiryInterval > 0 {
+		g.Go(func() error {
+			s.certs.RunExpiry(gctx, s.cfg.ExpiryInterval, log)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down: draining in-flight calls")
 		s.health.Shutdown()
+		close(s.stopping)
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
 		httpErr := s.http.Shutdown(shutdownCtx)

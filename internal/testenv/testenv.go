@@ -56,6 +56,10 @@ type Env struct {
 	Orgs     knkv1.OrganizationServiceClient
 	Cadres   knkv1.CadreServiceClient
 	Training knkv1.TrainingServiceClient
+	Certs    knkv1.CertificateServiceClient
+	Forums   knkv1.ForumServiceClient
+	Stats    knkv1.StatsServiceClient
+	Events   knkv1.EventServiceClient
 	stop     func()
 	stopped  chan error
 }
@@ -69,13 +73,26 @@ func Start(t testing.TB) *Env {
 // StartAt runs knkd on the SQLite file path (which may hold earlier data).
 func StartAt(t testing.TB, path string) *Env {
 	t.Helper()
+	return StartWith(t, path, nil)
+}
+
+// Config is knkd's configuration.
+type Config = server.Config
+
+// StartWith runs knkd on path with the test configuration changed by edit.
+func StartWith(t testing.TB, path string, edit func(*Config)) *Env {
+	t.Helper()
 	e := &Env{DBPath: path, Clock: &Clock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}, logs: &syncWriter{w: &bytes.Buffer{}}}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Config{
+	cfg := server.Config{
 		DB: path, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
-		Now:    e.Clock.Now, ShutdownTimeout: 5 * time.Second,
-	})
+		Now:    e.Clock.Now, ShutdownTimeout: 5 * time.Second, ExpiryInterval: 20 * time.Millisecond,
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatalf("start knkd: %v", err)
@@ -94,6 +111,10 @@ func StartAt(t testing.TB, path string) *Env {
 	e.Orgs = knkv1.NewOrganizationServiceClient(e.Conn)
 	e.Cadres = knkv1.NewCadreServiceClient(e.Conn)
 	e.Training = knkv1.NewTrainingServiceClient(e.Conn)
+	e.Certs = knkv1.NewCertificateServiceClient(e.Conn)
+	e.Forums = knkv1.NewForumServiceClient(e.Conn)
+	e.Stats = knkv1.NewStatsServiceClient(e.Conn)
+	e.Events = knkv1.NewEventServiceClient(e.Conn)
 	t.Cleanup(func() { e.Stop(t) })
 	return e
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
@@ -40,6 +41,8 @@ func normalize(in *knkv1.Cadre, now time.Time, minAge int) (*knkv1.Cadre, api.Vi
 			v.Add(field, "must be at most "+strconv.Itoa(max)+" characters")
 		case !utf8.ValidString(value):
 			v.Add(field, "must be valid UTF-8 text")
+		case strings.ContainsFunc(value, unicode.IsControl):
+			v.Add(field, "must not contain control characters such as line breaks or tabs")
 		}
 	}
 	text("display_name", c.DisplayName, true, 200)

@@ -21,6 +21,8 @@ import (
 	"github.com/knk-id/knk/internal/auth"
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/idn"
+	"github.com/knk-id/knk/internal/topic"
+	"github.com/knk-id/knk/services/forum"
 	"github.com/knk-id/knk/services/organization"
 )
 
@@ -311,6 +313,11 @@ func (s *Service) UpdateCadre(ctx context.Context, req *knkv1.UpdateCadreRequest
 		next.DisplayName, next.Phone, next.Email = norm.DisplayName, norm.Phone, norm.Email
 		next.ProvinceCode, next.Regency, next.Employer = norm.ProvinceCode, norm.Regency, norm.Employer
 		next.UnionMemberNumber, next.BpjsKpj = norm.UnionMemberNumber, norm.BpjsKpj
+		if next.ProvinceCode != cur.ProvinceCode {
+			if next.Forum, err = forum.Move(ctx, tx, cid, next.ProvinceCode, p.OrgName(), now); err != nil {
+				return err
+			}
+		}
 		if ok, err := update(ctx, tx, next, now); err != nil || !ok {
 			return errors.Join(err, api.StaleEtag(name))
 		}
@@ -360,7 +367,10 @@ func (s *Service) WithdrawCadre(ctx context.Context, req *knkv1.WithdrawCadreReq
 		if err != nil {
 			return err
 		}
-		cur.State, cur.WithdrawReason = knkv1.Cadre_STATE_WITHDRAWN, reason
+		cur.State, cur.WithdrawReason, cur.Forum = knkv1.Cadre_STATE_WITHDRAWN, reason, ""
+		if _, _, err := forum.Leave(ctx, tx, cid, knkv1.ForumMembership_END_REASON_WITHDRAWN, p.OrgName(), now); err != nil {
+			return err
+		}
 		if ok, err := update(ctx, tx, cur, now); err != nil || !ok {
 			return errors.Join(err, api.StaleEtag(cur.Name))
 		}
@@ -516,4 +526,66 @@ func (s *Service) CreditTopics(ctx context.Context, tx *db.Tx, credits map[strin
 		}
 	}
 	return nil
+}
+
+// SetCertificate records in tx that the cadre (as read in tx) holds certificate
+// and is a member of forumName, or, with both empty, that it no longer does.
+// The cadre's state follows: CERTIFIED while it holds one, ACTIVE after, and a
+// withdrawn cadre stays withdrawn.
+func (s *Service) SetCertificate(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, certificate, forumName string, now time.Time) error {
+	c.Certificate, c.Forum = certificate, forumName
+	switch {
+	case c.State == knkv1.Cadre_STATE_WITHDRAWN:
+	case certificate != "":
+		c.State = knkv1.Cadre_STATE_CERTIFIED
+	default:
+		c.State = knkv1.Cadre_STATE_ACTIVE
+	}
+	ok, err := update(ctx, tx, c, now)
+	if err == nil && !ok {
+		err = fmt.Errorf("%s changed within its own transaction", c.Name)
+	}
+	return err
+}
+
+// ProvinceCount is the registry's coverage in one province.
+type ProvinceCount struct {
+	Cadres, Certified int64
+	TopicPasses       map[string]int64 // by topic name
+}
+
+// CountByProvince counts cadres, certified cadres and topic passes per province.
+func (s *Service) CountByProvince(ctx context.Context) (map[string]*ProvinceCount, error) {
+	query := `SELECT province_code, COUNT(*), SUM(CASE WHEN state = ? THEN 1 ELSE 0 END)`
+	args := []any{int32(knkv1.Cadre_STATE_CERTIFIED)}
+	all := topic.List(topic.All)
+	for _, t := range all {
+		query += `, SUM(CASE WHEN (passed_topics & ?) <> 0 THEN 1 ELSE 0 END)`
+		args = append(args, int64(1)<<t)
+	}
+	rows, err := s.DB.QueryContext(ctx, query+` FROM cadres GROUP BY province_code`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]*ProvinceCount{}
+	for rows.Next() {
+		var (
+			province string
+			pc       = &ProvinceCount{TopicPasses: map[string]int64{}}
+			passes   = make([]int64, len(all))
+			dest     = []any{&province, &pc.Cadres, &pc.Certified}
+		)
+		for i := range passes {
+			dest = append(dest, &passes[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		for i, t := range all {
+			pc.TopicPasses[t.String()] = passes[i]
+		}
+		out[province] = pc
+	}
+	return out, rows.Err()
 }

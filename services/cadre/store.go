@@ -76,17 +76,17 @@ func insert(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, actor string) (bool,
 	return true, tx.Event(ctx, "cadre.created", c.Name, actor, c.CreateTime.AsTime())
 }
 
-// update writes the registration fields and state of c if its version is still
+// update writes the registration fields, state, certificate and forum of c if its version is still
 // the one read (etag); it reports false otherwise.
 func update(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, now time.Time) (bool, error) {
 	version, _ := strconv.ParseInt(c.Etag, 10, 64)
 	res, err := tx.ExecContext(ctx, `UPDATE cadres SET display_name = ?, phone = ?, email = ?,
 		province_code = ?, regency = ?, employer_name = ?, employer_nib = ?, union_member_number = ?,
-		bpjs_kpj = ?, state = ?, withdraw_reason = ?, update_time = ?, version = version + 1
-		WHERE id = ? AND version = ?`,
+		bpjs_kpj = ?, state = ?, withdraw_reason = ?, certificate = ?, forum = ?, update_time = ?,
+		version = version + 1 WHERE id = ? AND version = ?`,
 		c.DisplayName, c.Phone, c.Email, c.ProvinceCode, c.Regency, c.Employer.GetName(),
 		c.Employer.GetNib(), c.UnionMemberNumber, c.BpjsKpj, int32(c.State), c.WithdrawReason,
-		now.UnixMicro(), id(c.Name), version)
+		c.Certificate, c.Forum, now.UnixMicro(), id(c.Name), version)
 	if err != nil {
 		return false, err
 	}

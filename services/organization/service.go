@@ -315,3 +315,36 @@ func parseName(name string) (string, error) {
 	}
 	return id, nil
 }
+
+// Inspectorates returns the inspectorate guiding each province's forum: the first
+// provincial inspectorate of the province by id, else the first national one.
+// Provinces with neither are missing from the map.
+func (s *Service) Inspectorates(ctx context.Context) (map[string]string, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT id, province_code FROM organizations WHERE kind = ? ORDER BY id`,
+		int32(knkv1.Organization_KIND_INSPECTORATE))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out, national := map[string]string{}, ""
+	for rows.Next() {
+		var id, province string
+		if err := rows.Scan(&id, &province); err != nil {
+			return nil, err
+		}
+		switch {
+		case province == "" && national == "":
+			national = "organizations/" + id
+		case province != "" && out[province] == "":
+			out[province] = "organizations/" + id
+		}
+	}
+	if national != "" {
+		for _, p := range idn.Provinces() {
+			if out[p.Code] == "" {
+				out[p.Code] = national
+			}
+		}
+	}
+	return out, rows.Err()
+}

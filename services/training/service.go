@@ -702,3 +702,25 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// CompletedByProvince counts completed sessions per province.
+func (s *Service) CompletedByProvince(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT province_code, COUNT(*) FROM sessions WHERE state = ? GROUP BY province_code`,
+		int32(knkv1.Session_STATE_COMPLETED))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var (
+			p string
+			n int64
+		)
+		if err := rows.Scan(&p, &n); err != nil {
+			return nil, err
+		}
+		out[p] = n
+	}
+	return out, rows.Err()
+}

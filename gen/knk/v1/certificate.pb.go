@@ -558,17 +558,19 @@ func (x *VerifyCertificateRequest) GetName() string {
 
 // VerifyCertificateResponse is what anyone may learn about a certificate.
 type VerifyCertificateResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Valid         bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
-	State         Certificate_State      `protobuf:"varint,2,opt,name=state,proto3,enum=knk.v1.Certificate_State" json:"state,omitempty"`
-	HolderName    string                 `protobuf:"bytes,3,opt,name=holder_name,json=holderName,proto3" json:"holder_name,omitempty"`
-	ProvinceCode  string                 `protobuf:"bytes,4,opt,name=province_code,json=provinceCode,proto3" json:"province_code,omitempty"`
-	Topics        []Topic                `protobuf:"varint,5,rep,packed,name=topics,proto3,enum=knk.v1.Topic" json:"topics,omitempty"`
-	Issuer        string                 `protobuf:"bytes,6,opt,name=issuer,proto3" json:"issuer,omitempty"`
-	IssueTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=issue_time,json=issueTime,proto3" json:"issue_time,omitempty"`
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	Signature     []byte                 `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
-	KeyId         string                 `protobuf:"bytes,10,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Valid        bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
+	State        Certificate_State      `protobuf:"varint,2,opt,name=state,proto3,enum=knk.v1.Certificate_State" json:"state,omitempty"`
+	HolderName   string                 `protobuf:"bytes,3,opt,name=holder_name,json=holderName,proto3" json:"holder_name,omitempty"`
+	ProvinceCode string                 `protobuf:"bytes,4,opt,name=province_code,json=provinceCode,proto3" json:"province_code,omitempty"`
+	Topics       []Topic                `protobuf:"varint,5,rep,packed,name=topics,proto3,enum=knk.v1.Topic" json:"topics,omitempty"`
+	Issuer       string                 `protobuf:"bytes,6,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	IssueTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=issue_time,json=issueTime,proto3" json:"issue_time,omitempty"`
+	ExpireTime   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	Signature    []byte                 `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
+	KeyId        string                 `protobuf:"bytes,10,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// certificates/{number}: the number is part of the signed content.
+	Name          string `protobuf:"bytes,11,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -669,6 +671,13 @@ func (x *VerifyCertificateResponse) GetSignature() []byte {
 func (x *VerifyCertificateResponse) GetKeyId() string {
 	if x != nil {
 		return x.KeyId
+	}
+	return ""
+}
+
+func (x *VerifyCertificateResponse) GetName() string {
+	if x != nil {
+		return x.Name
 	}
 	return ""
 }
@@ -875,7 +884,7 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
 	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\"3\n" +
 	"\x18VerifyCertificateRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\x94\x03\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\xa8\x03\n" +
 	"\x19VerifyCertificateResponse\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x12/\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x19.knk.v1.Certificate.StateR\x05state\x12\x1f\n" +
@@ -890,7 +899,8 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"expireTime\x12\x1c\n" +
 	"\tsignature\x18\t \x01(\fR\tsignature\x12\x15\n" +
 	"\x06key_id\x18\n" +
-	" \x01(\tR\x05keyId\"\x18\n" +
+	" \x01(\tR\x05keyId\x12\x12\n" +
+	"\x04name\x18\v \x01(\tR\x04name\"\x18\n" +
 	"\x16ListSigningKeysRequest\"\x9d\x01\n" +
 	"\n" +
 	"SigningKey\x12\x15\n" +

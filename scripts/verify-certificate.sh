@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Verifies a KNK certificate's Ed25519 signature with curl, jq and openssl only.
+#   scripts/verify-certificate.sh http://localhost:8080 KNK-31-2026-000001
+# The two downloads (cert.json, keys.json) can be made once and checked later with
+# no network: the check itself needs only the files.
+set -euo pipefail
+base=$1 number=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+curl -sf "$base/v1/certificates/$number:verify" > cert.json
+curl -sf "$base/v1/keys" > keys.json
+
+# The canonical content the signature covers (see services/certificate/signing.go).
+jq -j '"KNK-CERTIFICATE-V1\nnumber:\(.name | ltrimstr("certificates/"))\nholder_name:\(.holder_name)\nprovince_code:\(.province_code)\ntopics:\(.topics | join(","))\nissuer:\(.issuer)\nissue_time:\(.issue_time)\nexpire_time:\(.expire_time)\n"' cert.json > content.txt
+jq -r .signature cert.json | base64 -d > sig.bin
+
+# The raw 32-byte public key, wrapped as a SubjectPublicKeyInfo for openssl.
+key_id=$(jq -r .key_id cert.json)
+{ printf '\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00'
+  jq -r --arg id "$key_id" '.keys[] | select(.key_id == $id) | .public_key' keys.json | base64 -d
+} > pub.der
+openssl pkey -pubin -inform DER -in pub.der -out pub.pem
+
+openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in content.txt -sigfile sig.bin
+echo "state: $(jq -r .state cert.json), valid: $(jq -r .valid cert.json), key: $key_id"

@@ -1,0 +1,481 @@
+// Package certificate implements CertificateService: signed KNK certificates,
+// their public verification, revocation and expiry, and the forum membership
+// that follows them.
+package certificate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/api"
+	"github.com/knk-id/knk/internal/auth"
+	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/idn"
+	"github.com/knk-id/knk/internal/topic"
+	"github.com/knk-id/knk/services/cadre"
+	"github.com/knk-id/knk/services/forum"
+)
+
+// Service implements knkv1.CertificateServiceServer.
+type Service struct {
+	knkv1.UnimplementedCertificateServiceServer
+	DB     *db.DB
+	Cadres *cadre.Service
+	Signer *Signer
+	Now    func() time.Time
+	// ValidYears is how long a certificate is valid (a programme rule; default 3).
+	ValidYears int
+}
+
+var _ knkv1.CertificateServiceServer = (*Service)(nil)
+
+// numberZone is the time zone whose calendar year goes into certificate numbers
+// (WIB, UTC+7, the time of the capital).
+var numberZone = time.FixedZone("WIB", 7*60*60)
+
+const columns = `number, cadre_id, holder_name, province_code, topics, issuer, issue_time, expire_time,
+	state, revoke_reason, revoke_time, signature, key_id`
+
+func scan(row interface{ Scan(...any) error }) (*knkv1.Certificate, error) {
+	var (
+		c                          knkv1.Certificate
+		number, cadreID            string
+		topics, issue, exp, revoke int64
+		state                      int32
+	)
+	err := row.Scan(&number, &cadreID, &c.HolderName, &c.ProvinceCode, &topics, &c.Issuer, &issue, &exp,
+		&state, &c.RevokeReason, &revoke, &c.Signature, &c.KeyId)
+	if err != nil {
+		return nil, err
+	}
+	c.Name, c.Cadre = "certificates/"+number, "cadres/"+cadreID
+	c.Topics = topic.List(topics)
+	c.IssueTime, c.ExpireTime = timestamppb.New(time.UnixMicro(issue)), timestamppb.New(time.UnixMicro(exp))
+	c.State = knkv1.Certificate_State(state)
+	if revoke != 0 {
+		c.RevokeTime = timestamppb.New(time.UnixMicro(revoke))
+	}
+	return &c, nil
+}
+
+func number(name string) string { return strings.TrimPrefix(name, "certificates/") }
+
+func get(ctx context.Context, q db.Querier, name string) (*knkv1.Certificate, error) {
+	n, ok := strings.CutPrefix(name, "certificates/")
+	if !ok || n == "" {
+		return nil, api.Invalid("name", "must be certificates/{number}, e.g. certificates/KNK-31-2026-000001")
+	}
+	c, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM certificates WHERE number = ?`, n))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, api.NotFound(name)
+	}
+	return c, err
+}
+
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Second) }
+
+// canIssue allows admin and training units whose province covers the cadre's
+// (the central unit covers every province).
+func canIssue(p auth.Principal, province string) error {
+	if p.Kind == auth.Admin || (p.Kind == auth.TrainingUnit && p.InProvince(province)) {
+		return nil
+	}
+	return api.Denied("your key covers province " + p.Province + " only")
+}
+
+// IssueCertificate certifies a cadre who passed all four topics, and in the same
+// transaction makes them a member of their province's Forum KNK.
+func (s *Service) IssueCertificate(ctx context.Context, req *knkv1.IssueCertificateRequest) (*knkv1.Certificate, error) {
+	p, _ := auth.FromContext(ctx)
+	rid := req.GetRequestId()
+	if len(rid) > 128 {
+		return nil, api.Invalid("request_id", "must be at most 128 characters")
+	}
+	now := s.now()
+	var out *knkv1.Certificate
+	err := s.DB.Write(ctx, func(tx *db.Tx) error {
+		if rid != "" {
+			name, err := tx.RequestID(ctx, p.Org, "IssueCertificate", rid)
+			if err != nil || name != "" {
+				if err == nil {
+					out, err = get(ctx, tx, name)
+				}
+				return err
+			}
+		}
+		c, err := s.Cadres.Get(ctx, tx, req.GetCadre())
+		if err != nil {
+			return err
+		}
+		if err := canIssue(p, c.ProvinceCode); err != nil {
+			return err
+		}
+		if c.State == knkv1.Cadre_STATE_WITHDRAWN {
+			return api.Error(codes.FailedPrecondition, "CADRE_WITHDRAWN", c.Name+" is withdrawn from the programme")
+		}
+		if missing := topic.List(topic.All &^ topic.Bits(c.PassedTopics)); len(missing) > 0 {
+			return missingTopics(c.Name, missing)
+		}
+		if err := s.expireHeld(ctx, tx, c.Name, now); err != nil {
+			return err
+		}
+		if c, err = s.Cadres.Get(ctx, tx, c.Name); err != nil { // expiring an old one changed it
+			return err
+		}
+		if out, err = s.issue(ctx, tx, c, p.OrgName(), now); err != nil {
+			return err
+		}
+		if rid != "" {
+			return tx.SaveRequestID(ctx, p.Org, "IssueCertificate", rid, out.Name, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func missingTopics(cadre string, missing []knkv1.Topic) error {
+	names := make([]string, len(missing))
+	pf := &errdetails.PreconditionFailure{}
+	for i, t := range missing {
+		names[i] = t.String()
+		pf.Violations = append(pf.Violations, &errdetails.PreconditionFailure_Violation{
+			Type: "TOPIC_NOT_PASSED", Subject: t.String(), Description: cadre + " has not passed " + t.String(),
+		})
+	}
+	st, _ := status.New(codes.FailedPrecondition, cadre+" has not passed every topic; missing: "+strings.Join(names, ", ")).
+		WithDetails(pf, &errdetails.ErrorInfo{Reason: "TOPICS_MISSING", Domain: api.Domain})
+	return st.Err()
+}
+
+// expireHeld refuses a cadre who holds a valid certificate, after expiring one
+// whose time has passed but that the sweep has not reached yet.
+func (s *Service) expireHeld(ctx context.Context, tx *db.Tx, cadreName string, now time.Time) error {
+	var (
+		held string
+		exp  int64
+	)
+	err := tx.QueryRowContext(ctx, `SELECT number, expire_time FROM certificates WHERE cadre_id = ? AND state = ?`,
+		strings.TrimPrefix(cadreName, "cadres/"), int32(knkv1.Certificate_STATE_VALID)).Scan(&held, &exp)
+	switch err = tx.Translate(err); {
+	case errors.Is(err, db.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case exp > now.UnixMicro():
+		return api.Error(codes.AlreadyExists, "CERTIFICATE_HELD", cadreName+" already holds the valid certificate certificates/"+held)
+	}
+	_, err = s.end(ctx, tx, "certificates/"+held, knkv1.Certificate_STATE_EXPIRED, "", "", now)
+	return err
+}
+
+func (s *Service) issue(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, issuer string, now time.Time) (*knkv1.Certificate, error) {
+	var seq int64
+	year := now.In(numberZone).Year()
+	err := tx.QueryRowContext(ctx, `INSERT INTO certificate_counters (province_code, year, last) VALUES (?, ?, 1)
+		ON CONFLICT (province_code, year) DO UPDATE SET last = certificate_counters.last + 1 RETURNING last`,
+		c.ProvinceCode, year).Scan(&seq)
+	if err != nil {
+		return nil, err
+	}
+	years := s.ValidYears
+	if years == 0 {
+		years = 3
+	}
+	n := fmt.Sprintf("KNK-%s-%d-%06d", c.ProvinceCode, year, seq)
+	cert := &knkv1.Certificate{
+		Name: "certificates/" + n, Cadre: c.Name, HolderName: c.DisplayName, ProvinceCode: c.ProvinceCode,
+		Topics: topic.List(topic.All), Issuer: issuer, IssueTime: timestamppb.New(now),
+		ExpireTime: timestamppb.New(now.AddDate(years, 0, 0)), State: knkv1.Certificate_STATE_VALID, KeyId: s.Signer.ID,
+	}
+	cert.Signature = s.Signer.Sign(Canonical(n, cert.HolderName, cert.ProvinceCode, cert.Topics, issuer, now, cert.ExpireTime.AsTime()))
+	cadreID := strings.TrimPrefix(c.Name, "cadres/")
+	_, err = tx.ExecContext(ctx, `INSERT INTO certificates (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?)`,
+		n, cadreID, cert.HolderName, cert.ProvinceCode, topic.All, issuer, now.UnixMicro(),
+		cert.ExpireTime.AsTime().UnixMicro(), int32(cert.State), cert.Signature, cert.KeyId)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Event(ctx, "certificate.issued", cert.Name, issuer, now); err != nil {
+		return nil, err
+	}
+	forumName, err := forum.Join(ctx, tx, cadreID, c.ProvinceCode, cert.Name, issuer, now)
+	if err != nil {
+		return nil, err
+	}
+	return cert, s.Cadres.SetCertificate(ctx, tx, c, cert.Name, forumName, now)
+}
+
+// end moves a valid certificate to REVOKED or EXPIRED, ends the forum membership
+// and clears the cadre's certificate. It reports false, changing nothing, when the
+// certificate is no longer valid (another replica got there first).
+func (s *Service) end(ctx context.Context, tx *db.Tx, name string, to knkv1.Certificate_State, reason, actor string, now time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE certificates SET state = ?, revoke_reason = ?, revoke_time = ?
+		WHERE number = ? AND state = ?`, int32(to), reason, revokeTime(to, now), number(name), int32(knkv1.Certificate_STATE_VALID))
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	cert, err := get(ctx, tx, name)
+	if err != nil {
+		return false, err
+	}
+	typ, why := "certificate.expired", knkv1.ForumMembership_END_REASON_EXPIRED
+	if to == knkv1.Certificate_STATE_REVOKED {
+		typ, why = "certificate.revoked", knkv1.ForumMembership_END_REASON_REVOKED
+	}
+	if err := tx.Event(ctx, typ, name, actor, now); err != nil {
+		return false, err
+	}
+	c, err := s.Cadres.Get(ctx, tx, cert.Cadre)
+	if err != nil {
+		return false, err
+	}
+	if c.Certificate != name {
+		return true, nil
+	}
+	if _, _, err := forum.Leave(ctx, tx, strings.TrimPrefix(c.Name, "cadres/"), why, actor, now); err != nil {
+		return false, err
+	}
+	return true, s.Cadres.SetCertificate(ctx, tx, c, "", "", now)
+}
+
+func revokeTime(to knkv1.Certificate_State, now time.Time) int64 {
+	if to == knkv1.Certificate_STATE_REVOKED {
+		return now.UnixMicro()
+	}
+	return 0
+}
+
+// GetCertificate returns one certificate.
+func (s *Service) GetCertificate(ctx context.Context, req *knkv1.GetCertificateRequest) (*knkv1.Certificate, error) {
+	c, err := get(ctx, s.DB, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return s.current(c), nil
+}
+
+// current shows a valid certificate past its expiry time as EXPIRED even before
+// the sweep has recorded it.
+func (s *Service) current(c *knkv1.Certificate) *knkv1.Certificate {
+	if c.State == knkv1.Certificate_STATE_VALID && !s.Now().Before(c.ExpireTime.AsTime()) {
+		c.State = knkv1.Certificate_STATE_EXPIRED
+	}
+	return c
+}
+
+// ListCertificates lists certificates in number order.
+func (s *Service) ListCertificates(ctx context.Context, req *knkv1.ListCertificatesRequest) (*knkv1.ListCertificatesResponse, error) {
+	var v api.Violations
+	if p := req.GetProvinceCode(); p != "" && !idn.ValidProvince(p) {
+		v.Add("province_code", "is not one of the 38 province codes")
+	}
+	if _, ok := knkv1.Certificate_State_name[int32(req.GetState())]; !ok {
+		v.Add("state", "must be STATE_VALID, STATE_REVOKED or STATE_EXPIRED")
+	}
+	size, err := api.PageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	filter := []any{req.GetProvinceCode(), req.GetIssuer(), req.GetState(), req.GetCadre()}
+	after, err := api.DecodePageToken(req.GetPageToken(), filter...)
+	if err != nil {
+		return nil, err
+	}
+	where, args := []string{"number > ?"}, []any{after}
+	if p := req.GetProvinceCode(); p != "" {
+		where, args = append(where, "province_code = ?"), append(args, p)
+	}
+	if i := req.GetIssuer(); i != "" {
+		if !strings.HasPrefix(i, "organizations/") {
+			i = "organizations/" + i
+		}
+		where, args = append(where, "issuer = ?"), append(args, i)
+	}
+	switch req.GetState() {
+	case knkv1.Certificate_STATE_UNSPECIFIED:
+	case knkv1.Certificate_STATE_VALID:
+		where, args = append(where, "state = ? AND expire_time > ?"), append(args, int32(knkv1.Certificate_STATE_VALID), s.Now().UnixMicro())
+	case knkv1.Certificate_STATE_EXPIRED:
+		where = append(where, "(state = ? OR (state = ? AND expire_time <= ?))")
+		args = append(args, int32(knkv1.Certificate_STATE_EXPIRED), int32(knkv1.Certificate_STATE_VALID), s.Now().UnixMicro())
+	default:
+		where, args = append(where, "state = ?"), append(args, int32(req.GetState()))
+	}
+	if c := req.GetCadre(); c != "" {
+		where, args = append(where, "cadre_id = ?"), append(args, strings.TrimPrefix(c, "cadres/"))
+	}
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+columns+` FROM certificates WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY number LIMIT ?`, append(args, size+1)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	resp := &knkv1.ListCertificatesResponse{}
+	for rows.Next() {
+		c, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		if len(resp.Certificates) == size {
+			resp.NextPageToken = api.EncodePageToken(number(resp.Certificates[size-1].Name), filter...)
+			break
+		}
+		resp.Certificates = append(resp.Certificates, s.current(c))
+	}
+	return resp, rows.Err()
+}
+
+// RevokeCertificate revokes a valid certificate and ends its forum membership.
+func (s *Service) RevokeCertificate(ctx context.Context, req *knkv1.RevokeCertificateRequest) (*knkv1.Certificate, error) {
+	p, _ := auth.FromContext(ctx)
+	reason := strings.TrimSpace(req.GetReason())
+	if reason == "" || len(reason) > 500 {
+		return nil, api.Invalid("reason", "is required, at most 500 characters")
+	}
+	now := s.now()
+	var out *knkv1.Certificate
+	err := s.DB.Write(ctx, func(tx *db.Tx) error {
+		cert, err := get(ctx, tx, req.GetName())
+		if err != nil {
+			return err
+		}
+		if err := canIssue(p, cert.ProvinceCode); err != nil {
+			return err
+		}
+		if cert.State == knkv1.Certificate_STATE_VALID && !now.Before(cert.ExpireTime.AsTime()) {
+			if _, err := s.end(ctx, tx, cert.Name, knkv1.Certificate_STATE_EXPIRED, "", "", now); err != nil {
+				return err
+			}
+			cert.State = knkv1.Certificate_STATE_EXPIRED
+		}
+		if cert.State != knkv1.Certificate_STATE_VALID {
+			return api.Error(codes.FailedPrecondition, "CERTIFICATE_NOT_VALID",
+				cert.Name+" is "+strings.ToLower(strings.TrimPrefix(cert.State.String(), "STATE_"))+" already")
+		}
+		if _, err := s.end(ctx, tx, cert.Name, knkv1.Certificate_STATE_REVOKED, reason, p.OrgName(), now); err != nil {
+			return err
+		}
+		out, err = get(ctx, tx, cert.Name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// VerifyCertificate tells anyone whether a certificate is valid, without the NIK.
+func (s *Service) VerifyCertificate(ctx context.Context, req *knkv1.VerifyCertificateRequest) (*knkv1.VerifyCertificateResponse, error) {
+	c, err := get(ctx, s.DB, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	c = s.current(c)
+	return &knkv1.VerifyCertificateResponse{
+		Name: c.Name, Valid: c.State == knkv1.Certificate_STATE_VALID, State: c.State, HolderName: c.HolderName,
+		ProvinceCode: c.ProvinceCode, Topics: c.Topics, Issuer: c.Issuer, IssueTime: c.IssueTime,
+		ExpireTime: c.ExpireTime, Signature: c.Signature, KeyId: c.KeyId,
+	}, nil
+}
+
+// ListSigningKeys publishes every public key that has signed certificates.
+func (s *Service) ListSigningKeys(ctx context.Context, _ *knkv1.ListSigningKeysRequest) (*knkv1.ListSigningKeysResponse, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT id, public_key, create_time FROM signing_keys ORDER BY create_time, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	resp := &knkv1.ListSigningKeysResponse{}
+	for rows.Next() {
+		k := &knkv1.SigningKey{Algorithm: "Ed25519"}
+		var ct int64
+		if err := rows.Scan(&k.KeyId, &k.PublicKey, &ct); err != nil {
+			return nil, err
+		}
+		k.CreateTime = timestamppb.New(time.UnixMicro(ct))
+		resp.Keys = append(resp.Keys, k)
+	}
+	return resp, rows.Err()
+}
+
+// ExpireDue marks every valid certificate whose expiry time has passed EXPIRED,
+// ends its forum membership and emits the events. Each certificate is expired
+// exactly once even when several servers sweep at the same time: the conditional
+// UPDATE in end lets only one of them change it.
+func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		now := s.now()
+		rows, err := s.DB.QueryContext(ctx, `SELECT number FROM certificates WHERE state = ? AND expire_time <= ?
+			ORDER BY expire_time LIMIT 200`, int32(knkv1.Certificate_STATE_VALID), now.UnixMicro())
+		if err != nil {
+			return total, err
+		}
+		var due []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return total, err
+			}
+			due = append(due, "certificates/"+n)
+		}
+		rows.Close()
+		if len(due) == 0 {
+			return total, rows.Err()
+		}
+		err = s.DB.Write(ctx, func(tx *db.Tx) error {
+			for _, name := range due {
+				ok, err := s.end(ctx, tx, name, knkv1.Certificate_STATE_EXPIRED, "", "", now)
+				if err != nil {
+					return err
+				}
+				if ok {
+					total++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// RunExpiry sweeps every interval until ctx is done.
+func (s *Service) RunExpiry(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
+			log.Error("expiry sweep failed", "cause", err.Error())
+		} else if n > 0 {
+			log.Info("certificates expired", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
