@@ -25,9 +25,16 @@ run: build
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-## test: every test, with the race detector
+## test: every test, with the race detector, on SQLite and, when
+## KNK_TEST_POSTGRES_DSN names a PostgreSQL server, on PostgreSQL as well
 test:
 	$(GO) test -race -count=1 ./...
+	@if [ -n "$$KNK_TEST_POSTGRES_DSN" ]; then \
+		echo "Running the store and service tests again on PostgreSQL ($$KNK_TEST_POSTGRES_DSN)"; \
+		KNK_TEST_STORE=postgres $(GO) test -race -count=1 ./internal/... ./services/... ./cmd/...; \
+	else \
+		echo "PostgreSQL tests skipped: set KNK_TEST_POSTGRES_DSN (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run them"; \
+	fi
 
 ## bench: the benchmark suite (not part of test)
 bench: build

@@ -49,7 +49,8 @@ type cli struct {
 	Results  resultsCmd  `cmd:"" help:"Record the attendance and scores of a training session."`
 	Events   eventsCmd   `cmd:"" help:"List or watch the change log (admin only)."`
 
-	Bootstrap bootstrapCmd `cmd:"" help:"Create the admin organization and its first key directly in the database; prints only the secret."`
+	Bootstrap    bootstrapCmd    `cmd:"" help:"Create the admin organization and its first key directly in the database; prints only the secret."`
+	MigrateStore migrateStoreCmd `cmd:"" name:"migrate-store" help:"Copy a whole store (e.g. a SQLite file) into a new, empty one (e.g. PostgreSQL), and verify the counts."`
 }
 
 // Globals are the flags every command accepts.

@@ -31,9 +31,15 @@ var migrations embed.FS
 // interface of this package; SQLite and PostgreSQL implement it.
 type dialect interface {
 	name() string
-	migrations() (goose.Dialect, string)
+	migrations() (goose.Dialect, string, []goose.ProviderOption)
 	rebind(query string) string
 	isUniqueViolation(err error) bool
+	// forUpdate is the clause that locks rows a write transaction reads.
+	forUpdate() string
+	// eventSQL appends one event (type, resource, actor, create_time).
+	eventSQL() string
+	// afterCopy brings counters in line with rows copied in by Copy.
+	afterCopy(ctx context.Context, tx *Tx) error
 	// write runs fn in a write transaction, committed before write returns.
 	write(ctx context.Context, fn func(*Tx) error) error
 	close() error
@@ -57,7 +63,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	)
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, errors.New("open store: PostgreSQL is not supported by this build yet")
+		db.read, db.d, err = openPostgres(dsn, db)
 	default:
 		db.read, db.d, err = openSQLite(dsn, db)
 	}
@@ -72,12 +78,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 }
 
 func (db *DB) migrate(ctx context.Context) error {
-	gd, dir := db.d.migrations()
+	gd, dir, opts := db.d.migrations()
 	sub, err := fs.Sub(migrations, "migrations/"+dir)
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(gd, db.read, sub)
+	p, err := goose.NewProvider(gd, db.read, sub, opts...)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -165,35 +171,44 @@ func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *s
 
 // Event appends an event to the change log in this transaction.
 func (tx *Tx) Event(ctx context.Context, typ, resource, actor string, at time.Time) error {
-	_, err := tx.ExecContext(ctx,
-		`INSERT INTO events (type, resource, actor, create_time) VALUES (?, ?, ?, ?)`,
-		typ, resource, actor, at.UnixMicro())
+	_, err := tx.ExecContext(ctx, tx.db.d.eventSQL(), typ, resource, actor, at.UnixMicro())
 	if err == nil {
 		tx.events++
 	}
 	return err
 }
 
-// RequestID returns the resource a create with this request id made earlier, or ""
-// if the id is new.
-func (tx *Tx) RequestID(ctx context.Context, principal, method, requestID string) (string, error) {
-	var resource string
-	err := tx.QueryRowContext(ctx,
-		`SELECT resource FROM request_ids WHERE principal = ? AND method = ? AND request_id = ?`,
-		principal, method, requestID).Scan(&resource)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+// ClaimRequestID records that a create with this request id (AIP-155) makes
+// resource. If the id was used before, it records nothing and returns the
+// resource the first call made; a retry returns that resource instead of making
+// another. A concurrent first use on another server waits for it to commit.
+func (tx *Tx) ClaimRequestID(ctx context.Context, principal, method, requestID, resource string, at time.Time) (string, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO request_ids (principal, method, request_id, resource, create_time)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, principal, method, requestID, resource, at.UnixMicro())
+	if err != nil {
+		return "", err
 	}
-	return resource, err
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return "", err
+	}
+	var first string
+	err = tx.QueryRowContext(ctx, `SELECT resource FROM request_ids WHERE principal = ? AND method = ? AND request_id = ?`,
+		principal, method, requestID).Scan(&first)
+	return first, tx.Translate(err)
 }
 
-// SaveRequestID records the resource a create with this request id made.
-func (tx *Tx) SaveRequestID(ctx context.Context, principal, method, requestID, resource string, at time.Time) error {
-	_, err := tx.ExecContext(ctx,
-		`INSERT INTO request_ids (principal, method, request_id, resource, create_time) VALUES (?, ?, ?, ?, ?)`,
-		principal, method, requestID, resource, at.UnixMicro())
+// SetRequestResource names the resource of a request id claimed earlier in this
+// transaction, for creates whose name is known only once they are made.
+func (tx *Tx) SetRequestResource(ctx context.Context, principal, method, requestID, resource string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE request_ids SET resource = ? WHERE principal = ? AND method = ? AND request_id = ?`,
+		resource, principal, method, requestID)
 	return err
 }
+
+// ForUpdate is the clause to append to a SELECT whose rows the transaction is
+// about to change, so that concurrent servers wait instead of deciding on stale
+// data ("" on SQLite, where there is one writer).
+func (tx *Tx) ForUpdate() string { return tx.db.d.forUpdate() }
 
 // Translate maps driver errors like DB.Translate.
 func (tx *Tx) Translate(err error) error { return tx.db.Translate(err) }

@@ -70,8 +70,17 @@ func openSQLite(path string, db *DB) (*sql.DB, dialect, error) {
 
 func (d *sqliteDialect) name() string { return "sqlite" }
 
-func (d *sqliteDialect) migrations() (goose.Dialect, string) {
-	return goose.DialectSQLite3, "sqlite"
+func (d *sqliteDialect) migrations() (goose.Dialect, string, []goose.ProviderOption) {
+	return goose.DialectSQLite3, "sqlite", nil
+}
+
+func (d *sqliteDialect) forUpdate() string { return "" }
+
+// afterCopy has nothing to do: SQLite's counters are the rows themselves.
+func (d *sqliteDialect) afterCopy(context.Context, *Tx) error { return nil }
+
+func (d *sqliteDialect) eventSQL() string {
+	return `INSERT INTO events (type, resource, actor, create_time) VALUES (?, ?, ?, ?)`
 }
 
 func (d *sqliteDialect) rebind(query string) string { return query }

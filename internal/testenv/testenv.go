@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/db/dbtest"
 	"github.com/knk-id/knk/internal/server"
 	"github.com/knk-id/knk/services/organization"
 )
@@ -64,13 +64,15 @@ type Env struct {
 	stopped  chan error
 }
 
-// Start runs knkd on a fresh SQLite file in t.TempDir().
+// Start runs knkd on a fresh store of the engine under test (dbtest.Engine): a
+// SQLite file in t.TempDir(), or a new PostgreSQL schema.
 func Start(t testing.TB) *Env {
 	t.Helper()
-	return StartAt(t, filepath.Join(t.TempDir(), "knk.db"))
+	return StartAt(t, dbtest.DSN(t, dbtest.Engine()))
 }
 
-// StartAt runs knkd on the SQLite file path (which may hold earlier data).
+// StartAt runs knkd on the store at path, a SQLite file or a PostgreSQL DSN
+// (which may hold earlier data).
 func StartAt(t testing.TB, path string) *Env {
 	t.Helper()
 	return StartWith(t, path, nil)

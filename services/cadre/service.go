@@ -75,10 +75,10 @@ func (s *Service) CreateCadre(ctx context.Context, req *knkv1.CreateCadreRequest
 	out := c
 	err = s.DB.Write(ctx, func(tx *db.Tx) error {
 		if rid != "" {
-			name, err := tx.RequestID(ctx, p.Org, "CreateCadre", rid)
-			if err != nil || name != "" {
+			first, err := tx.ClaimRequestID(ctx, p.Org, "CreateCadre", rid, c.Name, now)
+			if err != nil || first != "" {
 				if err == nil {
-					out, err = get(ctx, tx, id(name))
+					out, err = get(ctx, tx, id(first))
 				}
 				return err
 			}
@@ -89,9 +89,6 @@ func (s *Service) CreateCadre(ctx context.Context, req *knkv1.CreateCadreRequest
 		}
 		if !ok {
 			return errNIKTaken
-		}
-		if rid != "" {
-			return tx.SaveRequestID(ctx, p.Org, "CreateCadre", rid, c.Name, now)
 		}
 		return nil
 	})
@@ -185,6 +182,17 @@ func (s *Service) Get(ctx context.Context, q db.Querier, name string) (*knkv1.Ca
 	}
 	c, err := get(ctx, q, cid)
 	return c, statusOf(name, s.DB.Translate(err))
+}
+
+// GetForUpdate returns a cadre with its NIK unmasked and locks it until tx ends,
+// for other services whose rules depend on it.
+func (s *Service) GetForUpdate(ctx context.Context, tx *db.Tx, name string) (*knkv1.Cadre, error) {
+	cid, err := parseName("cadre", name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := getForUpdate(ctx, tx, cid)
+	return c, statusOf(name, tx.Translate(err))
 }
 
 // GetCadre returns one cadre.
@@ -333,7 +341,7 @@ func (s *Service) UpdateCadre(ctx context.Context, req *knkv1.UpdateCadreRequest
 // writable loads a cadre for a change by p: in p's scope, with a matching etag
 // if one is given, and not withdrawn.
 func (s *Service) writable(ctx context.Context, tx *db.Tx, p auth.Principal, cid, etag string) (*knkv1.Cadre, error) {
-	cur, err := get(ctx, tx, cid)
+	cur, err := getForUpdate(ctx, tx, cid)
 	if err != nil {
 		return nil, tx.Translate(err)
 	}

@@ -53,6 +53,12 @@ func get(ctx context.Context, q db.Querier, cadreID string) (*knkv1.Cadre, error
 	return scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM cadres WHERE id = ?`, cadreID))
 }
 
+// getForUpdate reads a cadre in a write transaction and locks its row until the
+// transaction ends.
+func getForUpdate(ctx context.Context, tx *db.Tx, cadreID string) (*knkv1.Cadre, error) {
+	return scan(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM cadres WHERE id = ?`+tx.ForUpdate(), cadreID))
+}
+
 func getByNIK(ctx context.Context, q db.Querier, nik string) (*knkv1.Cadre, error) {
 	return scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM cadres WHERE nik = ?`, nik))
 }

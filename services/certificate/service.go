@@ -106,15 +106,15 @@ func (s *Service) IssueCertificate(ctx context.Context, req *knkv1.IssueCertific
 	var out *knkv1.Certificate
 	err := s.DB.Write(ctx, func(tx *db.Tx) error {
 		if rid != "" {
-			name, err := tx.RequestID(ctx, p.Org, "IssueCertificate", rid)
-			if err != nil || name != "" {
+			first, err := tx.ClaimRequestID(ctx, p.Org, "IssueCertificate", rid, "", now)
+			if err != nil || first != "" {
 				if err == nil {
-					out, err = get(ctx, tx, name)
+					out, err = get(ctx, tx, first)
 				}
 				return err
 			}
 		}
-		c, err := s.Cadres.Get(ctx, tx, req.GetCadre())
+		c, err := s.Cadres.GetForUpdate(ctx, tx, req.GetCadre())
 		if err != nil {
 			return err
 		}
@@ -130,14 +130,14 @@ func (s *Service) IssueCertificate(ctx context.Context, req *knkv1.IssueCertific
 		if err := s.expireHeld(ctx, tx, c.Name, now); err != nil {
 			return err
 		}
-		if c, err = s.Cadres.Get(ctx, tx, c.Name); err != nil { // expiring an old one changed it
+		if c, err = s.Cadres.GetForUpdate(ctx, tx, c.Name); err != nil { // expiring an old one changed it
 			return err
 		}
 		if out, err = s.issue(ctx, tx, c, p.OrgName(), now); err != nil {
 			return err
 		}
 		if rid != "" {
-			return tx.SaveRequestID(ctx, p.Org, "IssueCertificate", rid, out.Name, now)
+			return tx.SetRequestResource(ctx, p.Org, "IssueCertificate", rid, out.Name)
 		}
 		return nil
 	})
@@ -242,7 +242,7 @@ func (s *Service) end(ctx context.Context, tx *db.Tx, name string, to knkv1.Cert
 	if err := tx.Event(ctx, typ, name, actor, now); err != nil {
 		return false, err
 	}
-	c, err := s.Cadres.Get(ctx, tx, cert.Cadre)
+	c, err := s.Cadres.GetForUpdate(ctx, tx, cert.Cadre)
 	if err != nil {
 		return false, err
 	}

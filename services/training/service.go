@@ -154,14 +154,11 @@ func (s *Service) CreateSession(ctx context.Context, req *knkv1.CreateSessionReq
 	}
 	err := s.DB.Write(ctx, func(tx *db.Tx) error {
 		if rid != "" {
-			name, err := tx.RequestID(ctx, p.Org, "CreateSession", rid)
-			if err != nil || name != "" {
+			first, err := tx.ClaimRequestID(ctx, p.Org, "CreateSession", rid, out.Name, now)
+			if err != nil || first != "" {
 				if err == nil {
-					out, err = get(ctx, tx, sessionID(name))
+					out, err = get(ctx, tx, sessionID(first))
 				}
-				return err
-			}
-			if err := tx.SaveRequestID(ctx, p.Org, "CreateSession", rid, out.Name, now); err != nil {
 				return err
 			}
 		}
@@ -359,7 +356,7 @@ func contains(list []string, s string) bool {
 // scheduled loads a session that p may manage, checking the etag if given, and
 // refuses one that is no longer SCHEDULED.
 func (s *Service) scheduled(ctx context.Context, tx *db.Tx, p auth.Principal, id, etag string) (*knkv1.Session, error) {
-	cur, err := get(ctx, tx, id)
+	cur, err := getForUpdate(ctx, tx, id)
 	if err != nil {
 		return nil, tx.Translate(err)
 	}
@@ -424,11 +421,11 @@ func (s *Service) EnrollCadre(ctx context.Context, req *knkv1.EnrollCadreRequest
 	now := s.now()
 	var out *knkv1.Enrollment
 	err = s.DB.Write(ctx, func(tx *db.Tx) error {
-		sess, err := get(ctx, tx, id)
+		sess, err := getForUpdate(ctx, tx, id)
 		if err != nil {
 			return api.StoreError(req.GetParent(), tx.Translate(err))
 		}
-		c, err := s.Cadres.Get(ctx, tx, req.GetCadre())
+		c, err := s.Cadres.GetForUpdate(ctx, tx, req.GetCadre())
 		if err != nil {
 			return err
 		}
@@ -523,7 +520,7 @@ func (s *Service) DeleteEnrollment(ctx context.Context, req *knkv1.DeleteEnrollm
 	}
 	now := s.now()
 	err := s.DB.Write(ctx, func(tx *db.Tx) error {
-		sess, err := get(ctx, tx, sid)
+		sess, err := getForUpdate(ctx, tx, sid)
 		if err != nil {
 			return api.StoreError("sessions/"+sid, tx.Translate(err))
 		}

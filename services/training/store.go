@@ -48,6 +48,11 @@ func get(ctx context.Context, q db.Querier, id string) (*knkv1.Session, error) {
 	return scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM sessions WHERE id = ?`, id))
 }
 
+// getForUpdate reads a session in a write transaction and locks its row.
+func getForUpdate(ctx context.Context, tx *db.Tx, id string) (*knkv1.Session, error) {
+	return scan(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM sessions WHERE id = ?`+tx.ForUpdate(), id))
+}
+
 func insert(ctx context.Context, tx *db.Tx, s *knkv1.Session) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+columns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '', ?, ?, 1)`,
