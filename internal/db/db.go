@@ -151,21 +151,42 @@ type Tx struct {
 	tx     *sql.Tx
 	db     *DB
 	events int
+	// shared marks a transaction that carries other callers' writes too (SQLite's
+	// group commit): a caller's cancellation must not interrupt a statement, since
+	// the driver would abort the whole shared transaction. It is checked between
+	// statements instead.
+	shared bool
+}
+
+func (tx *Tx) ctx(ctx context.Context) (context.Context, error) {
+	if !tx.shared {
+		return ctx, nil
+	}
+	return context.WithoutCancel(ctx), ctx.Err()
 }
 
 // ExecContext runs a statement in the transaction.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx, err := tx.ctx(ctx)
+	if err != nil {
+		return nil, err
+	}
 	res, err := tx.tx.ExecContext(ctx, tx.db.d.rebind(query), args...)
 	return res, tx.db.Translate(err)
 }
 
 // QueryContext runs a query in the transaction.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx, err := tx.ctx(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return tx.tx.QueryContext(ctx, tx.db.d.rebind(query), args...)
 }
 
 // QueryRowContext runs a single-row query in the transaction.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx, _ = tx.ctx(ctx) // a cancelled caller is stopped at its next Exec or Query
 	return tx.tx.QueryRowContext(ctx, tx.db.d.rebind(query), args...)
 }
 

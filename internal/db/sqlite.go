@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/pressly/goose/v3"
@@ -25,6 +26,9 @@ type sqliteDialect struct {
 	conn  *sql.DB
 	queue chan *writeOp
 	done  chan struct{}
+
+	mu     sync.RWMutex // held for reading while enqueueing, for writing by close
+	closed bool
 }
 
 type writeOp struct {
@@ -93,19 +97,27 @@ func (d *sqliteDialect) isUniqueViolation(err error) bool {
 
 func (d *sqliteDialect) write(ctx context.Context, fn func(*Tx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	d.mu.RLock()
+	if d.closed {
+		d.mu.RUnlock()
+		return errors.New("store is closed")
+	}
 	select {
 	case d.queue <- op:
 	case <-ctx.Done():
+		d.mu.RUnlock()
 		return ctx.Err()
-	case <-d.done:
-		return errors.New("store is closed")
 	}
+	d.mu.RUnlock()
 	// Once queued the operation runs or is skipped as a whole; wait for the
 	// verdict so the caller never mistakes a committed write for a failed one.
 	return <-op.err
 }
 
 func (d *sqliteDialect) close() error {
+	d.mu.Lock()
+	d.closed = true // no write is enqueued after this, so the loop's drain sees them all
+	d.mu.Unlock()
 	close(d.done)
 	return d.conn.Close()
 }
@@ -155,7 +167,7 @@ func (d *sqliteDialect) commit(batch []*writeOp) {
 		}
 		defer sqlTx.Rollback()
 		for i, op := range batch {
-			tx := &Tx{tx: sqlTx, db: d.db}
+			tx := &Tx{tx: sqlTx, db: d.db, shared: true}
 			errs[i] = d.runOp(sqlTx, tx, op)
 			if errs[i] == nil {
 				events += tx.events

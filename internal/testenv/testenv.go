@@ -61,6 +61,7 @@ type Env struct {
 	Stats    knkv1.StatsServiceClient
 	Events   knkv1.EventServiceClient
 	stop     func()
+	stopOnce sync.Once
 	stopped  chan error
 }
 
@@ -123,15 +124,13 @@ func StartWith(t testing.TB, path string, edit func(*Config)) *Env {
 
 // Stop shuts knkd down gracefully and waits for it; later calls do nothing.
 func (e *Env) Stop(t testing.TB) {
-	if e.stop == nil {
-		return
-	}
-	e.Conn.Close()
-	e.stop()
-	e.stop = nil
-	if err := <-e.stopped; err != nil {
-		t.Errorf("knkd stopped with: %v", err)
-	}
+	e.stopOnce.Do(func() {
+		e.Conn.Close()
+		e.stop()
+		if err := <-e.stopped; err != nil {
+			t.Errorf("knkd stopped with: %v", err)
+		}
+	})
 }
 
 // Ctx returns a context that sends key as the bearer token.

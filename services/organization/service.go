@@ -79,7 +79,7 @@ func insertOrg(ctx context.Context, tx *db.Tx, org *knkv1.Organization, actor st
 
 // GetOrganization returns one organization.
 func (s *Service) GetOrganization(ctx context.Context, req *knkv1.GetOrganizationRequest) (*knkv1.Organization, error) {
-	id, err := parseName(req.GetName())
+	id, err := parseName("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func (s *Service) ListOrganizations(ctx context.Context, req *knkv1.ListOrganiza
 
 // CreateApiKey creates a key; its secret is in the response and nowhere else.
 func (s *Service) CreateApiKey(ctx context.Context, req *knkv1.CreateApiKeyRequest) (*knkv1.ApiKey, error) {
-	id, err := parseName(req.GetParent())
+	id, err := parseName("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +185,7 @@ func createKey(ctx context.Context, tx *db.Tx, org, actor string, now time.Time)
 
 // ListApiKeys lists the organization's keys that are not revoked.
 func (s *Service) ListApiKeys(ctx context.Context, req *knkv1.ListApiKeysRequest) (*knkv1.ListApiKeysResponse, error) {
-	org, err := parseName(req.GetParent())
+	org, err := parseName("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -308,10 +308,10 @@ func Bootstrap(ctx context.Context, store *db.DB, now time.Time) (string, error)
 	return secret, err
 }
 
-func parseName(name string) (string, error) {
+func parseName(field, name string) (string, error) {
 	id, ok := strings.CutPrefix(name, "organizations/")
 	if !ok || !orgID.MatchString(id) {
-		return "", api.Invalid("name", "must be organizations/{organization_id}")
+		return "", api.Invalid(field, "must be organizations/{organization_id}")
 	}
 	return id, nil
 }

@@ -398,8 +398,6 @@ func TestCreateApiKeyForMissingOrBadParent(t *testing.T) {
 
 // A bad parent is reported under the request's field, parent.
 func TestBadParentNamesTheParentField(t *testing.T) {
-	t.Skip("BUG: CreateApiKey and ListApiKeys validate parent with parseName, whose BadRequest names the field " +
-		"\"name\", which these requests do not have; it should be \"parent\"")
 	w := setup(t)
 	tests := []struct {
 		name string

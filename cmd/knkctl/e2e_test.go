@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/testenv"
+)
+
+// e2eRun runs knkctl with args and returns what it wrote and its error.
+func e2eRun(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// e2eCtl runs knkctl against e with key; it fails the test if the command fails.
+func e2eCtl(t *testing.T, e *testenv.Env, key string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	stdout, stderr, err := e2eRun(t, "", append([]string{"--addr", e.Server.GRPCAddr(), "--key", key}, args...)...)
+	if err != nil {
+		t.Fatalf("knkctl %s: %v\nstderr: %s", strings.Join(args, " "), err, stderr)
+	}
+	return stdout, stderr
+}
+
+func e2eNIK(i int) string {
+	return fmt.Sprintf("3171%02d150890%04d", 1+(i/9999)%99, 1+i%9999)
+}
+
+// e2eKeyWorks fails the test unless key may list organizations (an admin key).
+func e2eKeyWorks(t *testing.T, e *testenv.Env, key string) {
+	t.Helper()
+	if _, err := e.Orgs.ListOrganizations(testenv.Ctx(key), &knkv1.ListOrganizationsRequest{}); err != nil {
+		t.Errorf("key %q: %v", key, err)
+	}
+}
+
+func TestE2EBootstrap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "knk.db")
+	first, stderr, err := e2eRun(t, "", "bootstrap", "--db", path)
+	if err != nil {
+		t.Fatalf("bootstrap: %v (%s)", err, stderr)
+	}
+	second, _, err := e2eRun(t, "", "bootstrap", "--db", path) // the admin exists: just another key
+	if err != nil {
+		t.Fatalf("second bootstrap: %v", err)
+	}
+	for _, out := range []string{first, second} {
+		if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") || len(strings.TrimSpace(out)) < 32 ||
+			strings.ContainsAny(strings.TrimSpace(out), " \t:{") {
+			t.Errorf("bootstrap printed %q, want exactly one line holding the secret", out)
+		}
+	}
+	if first == second {
+		t.Errorf("two bootstraps printed the same secret")
+	}
+	e := testenv.StartAt(t, path)
+	e2eKeyWorks(t, e, strings.TrimSpace(first))
+	e2eKeyWorks(t, e, strings.TrimSpace(second))
+	org, err := e.Orgs.GetOrganization(testenv.Ctx(e.AdminKey), &knkv1.GetOrganizationRequest{Name: "organizations/admin"})
+	if err != nil || org.Kind != knkv1.Organization_KIND_ADMIN {
+		t.Errorf("organizations/admin: %v (%v)", org, err)
+	}
+}
+
+func TestE2EOrgsAndKeys(t *testing.T) {
+	e := testenv.Start(t)
+	out, _ := e2eCtl(t, e, e.AdminKey, "orgs", "create", "ksbsi", "--kind", "federation", "--display-name", "KSBSI", "--province", "61")
+	var org map[string]any
+	if err := json.Unmarshal([]byte(out), &org); err != nil || org["name"] != "organizations/ksbsi" || org["kind"] != "KIND_FEDERATION" || org["province_code"] != "61" {
+		t.Fatalf("orgs create printed %q (%v)", out, err)
+	}
+	out, stderr := e2eCtl(t, e, e.AdminKey, "keys", "create", "ksbsi")
+	secret := strings.TrimSuffix(out, "\n")
+	if strings.Count(out, "\n") != 1 || secret == "" || strings.ContainsAny(secret, " \t:{") {
+		t.Fatalf("keys create printed %q, want only the secret", out)
+	}
+	if !strings.Contains(stderr, "organizations/ksbsi/keys/") || strings.Contains(stderr, secret) {
+		t.Errorf("keys create stderr %q, want the key's name and not its secret", stderr)
+	}
+	if _, err := e.Cadres.ListCadres(testenv.Ctx(secret), &knkv1.ListCadresRequest{}); err != nil {
+		t.Errorf("the printed key: %v", err)
+	}
+	out, _ = e2eCtl(t, e, e.AdminKey, "keys", "list", "ksbsi")
+	if !strings.Contains(out, "organizations/ksbsi/keys/") || strings.Contains(out, secret) {
+		t.Errorf("keys list printed %q, want the key names and no secret", out)
+	}
+	out, _ = e2eCtl(t, e, e.AdminKey, "orgs", "list", "--all", "--page-size", "1")
+	var list struct{ Organizations []map[string]any }
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Organizations) != 2 {
+		t.Errorf("orgs list --all printed %q (%v), want admin and ksbsi", out, err)
+	}
+}
+
+func TestE2EErrorsNameTheCodeAndFields(t *testing.T) {
+	e := testenv.Start(t)
+	addr := e.Server.GRPCAddr()
+	tests := []struct {
+		name  string
+		args  []string
+		lines []string // the error's lines, in order
+	}{
+		{"bad organization", []string{"--addr", addr, "--key", e.AdminKey, "orgs", "create", "KSBSI!", "--kind", "federation", "--display-name", " ", "--province", "99"},
+			[]string{"INVALID_ARGUMENT: ", "  organization_id: ", "  organization.display_name: ", "  organization.province_code: "}},
+		{"no key", []string{"--addr", addr, "orgs", "list"}, []string{"UNAUTHENTICATED: "}},
+		{"unknown organization", []string{"--addr", addr, "--key", e.AdminKey, "orgs", "get", "nope"}, []string{"NOT_FOUND: organizations/nope"}},
+	}
+	for _, tt := range tests {
+		stdout, _, err := e2eRun(t, "", tt.args...)
+		if err == nil || !e2eLinesStartWith(err.Error(), tt.lines) || stdout != "" {
+			t.Errorf("%s: error %q, stdout %q; want an error of lines starting %q", tt.name, err, stdout, tt.lines)
+		}
+	}
+	orgs, err := e.Orgs.ListOrganizations(testenv.Ctx(e.AdminKey), &knkv1.ListOrganizationsRequest{})
+	if err != nil || len(orgs.Organizations) != 1 {
+		t.Errorf("organizations after refused commands: %v (%v)", orgs, err)
+	}
+}
+
+// e2eLinesStartWith reports whether s has as many lines as prefixes, each
+// starting with its prefix.
+func e2eLinesStartWith(s string, prefixes []string) bool {
+	lines := strings.Split(s, "\n")
+	if len(lines) != len(prefixes) {
+		return false
+	}
+	for i, line := range lines {
+		if !strings.HasPrefix(line, prefixes[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// e2eRoster writes a roster of n rows to path; about 1% are bad, in several ways.
+// It returns the field each bad CSV data row must be rejected for.
+func e2eRoster(t *testing.T, path string, n int) map[int]string {
+	t.Helper()
+	var b bytes.Buffer
+	b.WriteString("Name,NIK,Province_Code,phone,GENDER,Birth_Date,employer_name\r\n")
+	bad := map[int]string{}
+	for i := range n {
+		row := i + 1
+		name, nik, province, phone, gender, birth := fmt.Sprintf("Kader %d", i), e2eNIK(i), "31", "0812-3456-7890", "L", "1990-08-15"
+		employer := `"PT Maju, Tbk"`
+		extra := ""
+		switch {
+		case i%500 == 17:
+			nik, bad[row] = nik[:15], "nik"
+		case i%500 == 101:
+			province, bad[row] = "99", "province_code"
+		case i%500 == 203:
+			phone, bad[row] = "021-555", "phone"
+		case i%500 == 307:
+			name, bad[row] = "", "name"
+		case i%1000 == 411:
+			extra, bad[row] = ",surplus", "" // one cell too many: knkctl rejects it itself
+		case i%1000 == 911:
+			gender, bad[row] = "X", "gender"
+		case i%2000 == 1500:
+			birth, bad[row] = "1990-08-16", "birth_date"
+		case i%2000 == 500:
+			name, bad[row] = "Bud\xffi", "name" // not UTF-8
+		case i%250 == 0:
+			gender, birth, name = "laki-laki", "", `"Siti ""Ucok"" Rahayu, S.Pd"`
+		}
+		fmt.Fprintf(&b, "%s,%s,%s,%s,%s,%s,%s%s\r\n", name, nik, province, phone, gender, birth, employer, extra)
+		if i%5000 == 0 {
+			b.WriteString("\r\n") // blank lines are skipped, not counted
+		}
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return bad
+}
+
+func TestE2EImportListLookup(t *testing.T) {
+	e := testenv.Start(t)
+	fed := e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
+	dir := t.TempDir()
+	roster := filepath.Join(dir, "anggota.csv")
+	const n = 20000
+	bad := e2eRoster(t, roster, n)
+	good := n - len(bad)
+	if len(bad) < n/200 || len(bad) > n/50 {
+		t.Fatalf("%d bad rows of %d", len(bad), n)
+	}
+
+	out, stderr := e2eCtl(t, e, fed, "import", roster)
+	want := fmt.Sprintf("created: %d\nunchanged: 0\nrejected: %d\nrejections: %s\n", good, len(bad), roster+".rejections.csv")
+	if out != want {
+		t.Errorf("import printed\n%s\nwant\n%s", out, want)
+	}
+	for _, progress := range []string{"import progress: 10000 rows read", "import progress: 20000 rows read", "import done: 20000 rows read"} {
+		if !strings.Contains(stderr, progress) {
+			t.Errorf("stderr %q lacks %q", stderr, progress)
+		}
+	}
+
+	f, err := os.Open(roster + ".rejections.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil || len(recs) != len(bad)+1 || strings.Join(recs[0], ",") != "row,field,reason" {
+		t.Fatalf("rejections file: %d records (%v), header %v", len(recs), err, recs[:min(1, len(recs))])
+	}
+	last := 0
+	for _, r := range recs[1:] {
+		row, err := strconv.Atoi(r[0])
+		field, isBad := bad[row]
+		if err != nil || !isBad || r[1] != field || r[2] == "" || row <= last {
+			t.Errorf("rejection %q: want row %d rejected for %q, in row order", r, row, field)
+		}
+		last = row
+	}
+
+	again, _ := e2eCtl(t, e, fed, "import", "--rejections", filepath.Join(dir, "again.csv"), roster)
+	want = fmt.Sprintf("created: 0\nunchanged: %d\nrejected: %d\nrejections: %s\n", good, len(bad), filepath.Join(dir, "again.csv"))
+	if again != want {
+		t.Errorf("second import printed\n%s\nwant\n%s", again, want)
+	}
+
+	out, _ = e2eCtl(t, e, e.AdminKey, "cadres", "list", "--all", "--page-size", "1000")
+	var list struct {
+		Cadres []*struct{ Name, Nik, Federation string }
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("cadres list --all: %v", err)
+	}
+	names := map[string]bool{}
+	for _, c := range list.Cadres {
+		names[c.Name] = c.Federation == "organizations/ksbsi"
+	}
+	if len(list.Cadres) != good || len(names) != good {
+		t.Errorf("cadres list --all: %d cadres, %d distinct, want %d", len(list.Cadres), len(names), good)
+	}
+
+	// lookup reads the NIK from stdin and never echoes it on stderr.
+	nik := e2eNIK(1)
+	args := []string{"--addr", e.Server.GRPCAddr(), "--key", fed, "cadres", "lookup"}
+	out, stderr, err = e2eRun(t, nik+"\n", args...)
+	var found struct {
+		Name        string `json:"name"`
+		Nik         string `json:"nik"`
+		DisplayName string `json:"display_name"`
+	}
+	json.Unmarshal([]byte(out), &found)
+	if err != nil || found.Nik != nik || found.DisplayName != "Kader 1" || !names[found.Name] {
+		t.Errorf("lookup printed %q (%v)", out, err)
+	}
+	missing := e2eNIK(n + 5)
+	stdout, stderr2, err := e2eRun(t, missing+"\n", args...)
+	if !strings.HasPrefix(fmt.Sprint(err), "NOT_FOUND: ") || stdout != "" {
+		t.Errorf("lookup of an unregistered NIK: %v, stdout %q", err, stdout)
+	}
+	for _, s := range []string{stderr, stderr2, fmt.Sprint(err)} {
+		if strings.Contains(s, nik) || strings.Contains(s, missing) {
+			t.Errorf("a NIK shows on stderr: %q", s)
+		}
+	}
+	_, _, err = e2eRun(t, "", args...)
+	if err == nil {
+		t.Error("lookup with an empty stdin succeeded")
+	}
+}
