@@ -49,6 +49,9 @@ type cli struct {
 	Results  resultsCmd  `cmd:"" help:"Record the attendance and scores of a training session."`
 	Events   eventsCmd   `cmd:"" help:"List or watch the change log (admin only)."`
 
+	Certificates certificatesCmd `cmd:"" help:"Issue, list, revoke and verify KNK certificates; verify needs no key."`
+	Forums       forumsCmd       `cmd:"" help:"Read the provincial Forums KNK and their members."`
+
 	Bootstrap    bootstrapCmd    `cmd:"" help:"Create the admin organization and its first key directly in the database; prints only the secret."`
 	MigrateStore migrateStoreCmd `cmd:"" name:"migrate-store" help:"Copy a whole store (e.g. a SQLite file) into a new, empty one (e.g. PostgreSQL), and verify the counts."`
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/pressly/goose/v3"
@@ -16,16 +18,25 @@ import (
 const maxBatch = 256
 
 // sqliteDialect funnels every write through one goroutine that owns the only
-// write connection. Operations that arrive while a commit is in flight are run
-// together in the next transaction, each inside its own savepoint, and share one
-// commit (group commit): every caller is answered only after the fsync of the
-// commit that holds its writes, and a failing operation rolls back to its
-// savepoint without touching the others.
+// write connection. Operations that arrive while a transaction is running are
+// run together in the next one, each inside its own savepoint, and share one
+// commit (group commit); a failing operation rolls back to its savepoint without
+// touching the others.
+//
+// Durability is pipelined: the write connection commits with synchronous=NORMAL
+// (the commit's frames are in the WAL file but not yet forced to disk), then a
+// second goroutine fsyncs the WAL file and only then answers the callers, while
+// the writer already runs the next batch. A commit's frames are durable once the
+// WAL is synced, which is what synchronous=FULL would do inside COMMIT, so every
+// caller is still answered only after its writes are on disk.
 type sqliteDialect struct {
-	db    *DB
-	conn  *sql.DB
-	queue chan *writeOp
-	done  chan struct{}
+	db      *DB
+	conn    *sql.DB
+	walPath string
+	queue   chan *writeOp
+	done    chan struct{}
+	syncq   chan committed
+	synced  chan struct{} // closed when the syncer has answered everything
 
 	mu     sync.RWMutex // held for reading while enqueueing, for writing by close
 	closed bool
@@ -37,12 +48,21 @@ type writeOp struct {
 	err chan error
 }
 
+// committed is a batch whose transaction committed, waiting for the WAL fsync.
+type committed struct {
+	batch  []*writeOp
+	errs   []error
+	events int
+}
+
 func sqliteDSN(path string, write bool) string {
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_busy_timeout", "10000")
 	q.Set("_foreign_keys", "on")
-	q.Set("_synchronous", "FULL") // a commit is on disk when it returns
+	q.Set("_synchronous", "NORMAL") // the syncer fsyncs the WAL before anyone is answered
+	q.Set("_stmt_cache_size", "64")
+	q.Set("_cache_size", "-65536") // 64 MiB of page cache per connection
 	if write {
 		q.Set("_txlock", "immediate")
 	} else {
@@ -51,8 +71,22 @@ func sqliteDSN(path string, write bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
+// writerDriver is mattn's driver with automatic checkpoints turned off: the
+// write connection never stops a commit to copy the WAL into the database file;
+// checkpointer does that beside it.
+var writerDriver = sync.OnceValue(func() string {
+	sql.Register("sqlite3-knk-writer", &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA wal_autocheckpoint = 0", nil)
+		return err
+	}})
+	return "sqlite3-knk-writer"
+})
+
+// checkpointEvery is how often the WAL is copied into the database file.
+const checkpointEvery = 500 * time.Millisecond
+
 func openSQLite(path string, db *DB) (*sql.DB, dialect, error) {
-	conn, err := sql.Open("sqlite3", sqliteDSN(path, true))
+	conn, err := sql.Open(writerDriver(), sqliteDSN(path, true))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -67,8 +101,11 @@ func openSQLite(path string, db *DB) (*sql.DB, dialect, error) {
 		return nil, nil, err
 	}
 	read.SetMaxIdleConns(8)
-	d := &sqliteDialect{db: db, conn: conn, queue: make(chan *writeOp, maxBatch), done: make(chan struct{})}
+	d := &sqliteDialect{db: db, conn: conn, walPath: path + "-wal", queue: make(chan *writeOp, maxBatch),
+		done: make(chan struct{}), syncq: make(chan committed, 16), synced: make(chan struct{})}
 	go d.loop()
+	go d.syncer()
+	go d.checkpointer(read)
 	return read, d, nil
 }
 
@@ -119,6 +156,7 @@ func (d *sqliteDialect) close() error {
 	d.closed = true // no write is enqueued after this, so the loop's drain sees them all
 	d.mu.Unlock()
 	close(d.done)
+	<-d.synced
 	return d.conn.Close()
 }
 
@@ -130,6 +168,7 @@ func (d *sqliteDialect) loop() {
 			batch = append(batch, op)
 		case <-d.done:
 			d.drain()
+			close(d.syncq)
 			return
 		}
 	fill:
@@ -176,19 +215,75 @@ func (d *sqliteDialect) commit(batch []*writeOp) {
 		return sqlTx.Commit()
 	}()
 	if err != nil {
-		events = 0
-		for i := range errs {
+		for i, op := range batch {
 			if errs[i] == nil {
 				errs[i] = fmt.Errorf("commit: %w", err)
 			}
+			op.err <- errs[i]
+		}
+		return
+	}
+	d.syncq <- committed{batch: batch, errs: errs, events: events}
+}
+
+// syncer fsyncs the WAL for every committed batch waiting (one fsync for all of
+// them) and then answers their callers.
+func (d *sqliteDialect) syncer() {
+	defer close(d.synced)
+	for c := range d.syncq {
+		waiting := []committed{c}
+	more:
+		for {
+			select {
+			case c, ok := <-d.syncq:
+				if !ok {
+					break more
+				}
+				waiting = append(waiting, c)
+			default:
+				break more
+			}
+		}
+		err := syncFile(d.walPath)
+		events := 0
+		for _, c := range waiting {
+			events += c.events
+			for i, op := range c.batch {
+				if c.errs[i] == nil && err != nil {
+					c.errs[i] = fmt.Errorf("commit not made durable: %w", err)
+				}
+				op.err <- c.errs[i]
+			}
+		}
+		if events > 0 {
+			d.db.notifyEvents()
 		}
 	}
-	if events > 0 {
-		d.db.notifyEvents()
+}
+
+// checkpointer copies committed WAL content into the database file with passive
+// checkpoints, which never block the writer or readers, and restarts the WAL
+// once everything is copied so that it does not grow without bound.
+func (d *sqliteDialect) checkpointer(read *sql.DB) {
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.done:
+			return
+		case <-t.C:
+			read.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
 	}
-	for i, op := range batch {
-		op.err <- errs[i]
+}
+
+// syncFile forces a file's written data to disk.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
 	}
+	return errors.Join(f.Sync(), f.Close())
 }
 
 // runOp runs one operation inside a savepoint of the shared transaction.

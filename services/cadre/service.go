@@ -3,10 +3,12 @@
 package cadre
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -406,9 +408,10 @@ type pending struct {
 }
 
 // ImportCadres registers a roster streamed row by row. Rows are written in
-// batches, each batch in one transaction; bad rows are rejected with their row
-// number, and a row whose NIK is already registered with the same data by the
-// same federation counts as unchanged, so a re-run creates nothing twice.
+// batches, each batch in one transaction, while the next batch is being received
+// and checked; bad rows are rejected with their row number, and a row whose NIK is
+// already registered with the same data by the same federation counts as
+// unchanged, so a re-run creates nothing twice.
 func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) error {
 	ctx := stream.Context()
 	p, _ := auth.FromContext(ctx)
@@ -417,57 +420,50 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 		batchSize = 1000
 	}
 	var (
-		resp  = &knkv1.ImportCadresResponse{}
-		batch = make([]pending, 0, batchSize)
-		feds  = map[string]string{} // requested federation -> resolved name, "" if invalid
+		resp     = &knkv1.ImportCadresResponse{}
+		batch    = make([]pending, 0, batchSize)
+		feds     = map[string]string{} // requested federation -> resolved name, "" if invalid
+		done     = make(chan written, 1)
+		inFlight bool
 	)
 	reject := func(row int64, field, reason string) {
 		resp.Rejected++
 		resp.Rejections = append(resp.Rejections, &knkv1.ImportRejection{Row: row, Field: field, Reason: reason})
 	}
-	flush := func() error {
-		outcomes := make([]outcome, len(batch))
-		err := s.DB.Write(ctx, func(tx *db.Tx) error {
-			for i, b := range batch {
-				ok, err := insert(ctx, tx, b.cadre, p.OrgName())
-				if err != nil {
-					return err
-				}
-				if ok {
-					outcomes[i] = created
-					continue
-				}
-				prev, err := getByNIK(ctx, tx, b.cadre.Nik)
-				if err != nil {
-					return err
-				}
-				switch {
-				case prev.Federation != b.cadre.Federation:
-					outcomes[i] = otherFederation
-				case sameData(prev, b.cadre):
-					outcomes[i] = unchanged
-				default:
-					outcomes[i] = otherData
-				}
-			}
+	// settle waits for the batch being written, if any, and counts its outcomes.
+	settle := func() error {
+		if !inFlight {
 			return nil
-		})
-		if err != nil {
-			return err
 		}
-		for i, o := range outcomes {
+		w := <-done
+		inFlight = false
+		if w.err != nil {
+			return w.err
+		}
+		for i, o := range w.outcomes {
 			switch o {
 			case created:
 				resp.Created++
 			case unchanged:
 				resp.Unchanged++
 			case otherFederation:
-				reject(batch[i].row, "nik", "this NIK is already registered by another federation")
+				reject(w.batch[i].row, "nik", "this NIK is already registered by another federation")
 			case otherData:
-				reject(batch[i].row, "nik", "this NIK is already registered with different data: change it with UpdateCadre")
+				reject(w.batch[i].row, "nik", "this NIK is already registered with different data: change it with UpdateCadre")
 			}
 		}
-		batch = batch[:0]
+		return nil
+	}
+	flush := func() error {
+		if err := settle(); err != nil || len(batch) == 0 {
+			return err
+		}
+		b := batch
+		batch, inFlight = make([]pending, 0, batchSize), true
+		go func() {
+			outcomes, err := s.writeBatch(ctx, p, b)
+			done <- written{batch: b, outcomes: outcomes, err: err}
+		}()
 		return nil
 	}
 	for row := int64(1); ; row++ {
@@ -476,7 +472,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 			break
 		}
 		if err != nil {
-			return err
+			return errors.Join(err, settle())
 		}
 		now := s.now()
 		c, v := normalize(req.GetCadre(), now, s.MinAge)
@@ -486,7 +482,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 			var fv api.Violations
 			fed, err = s.federation(ctx, p, requested, &fv)
 			if err != nil && status.Code(err) != codes.PermissionDenied {
-				return err
+				return errors.Join(err, settle())
 			}
 			feds[requested] = fed
 		}
@@ -510,7 +506,50 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 	if err := flush(); err != nil {
 		return err
 	}
+	if err := settle(); err != nil {
+		return err
+	}
+	slices.SortFunc(resp.Rejections, func(a, b *knkv1.ImportRejection) int { return cmp.Compare(a.Row, b.Row) })
 	return stream.SendAndClose(resp)
+}
+
+// written is the result of writing one import batch.
+type written struct {
+	batch    []pending
+	outcomes []outcome
+	err      error
+}
+
+// writeBatch inserts a batch of checked rows in one transaction and tells, for
+// each, whether it was created or why not.
+func (s *Service) writeBatch(ctx context.Context, p auth.Principal, batch []pending) ([]outcome, error) {
+	outcomes := make([]outcome, len(batch))
+	err := s.DB.Write(ctx, func(tx *db.Tx) error {
+		for i, b := range batch {
+			ok, err := insert(ctx, tx, b.cadre, p.OrgName())
+			if err != nil {
+				return err
+			}
+			if ok {
+				outcomes[i] = created
+				continue
+			}
+			prev, err := getByNIK(ctx, tx, b.cadre.Nik)
+			if err != nil {
+				return err
+			}
+			switch {
+			case prev.Federation != b.cadre.Federation:
+				outcomes[i] = otherFederation
+			case sameData(prev, b.cadre):
+				outcomes[i] = unchanged
+			default:
+				outcomes[i] = otherData
+			}
+		}
+		return nil
+	})
+	return outcomes, err
 }
 
 // summary is the reason of a rejected row: its first problem, then the others.

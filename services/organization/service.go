@@ -9,6 +9,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -28,6 +29,17 @@ type Service struct {
 	knkv1.UnimplementedOrganizationServiceServer
 	DB  *db.DB
 	Now func() time.Time
+
+	// keys caches authenticated keys (key id → cachedKey) when this process is
+	// the store's only server (SQLite): DeleteApiKey evicts before it answers, so
+	// a revoked key fails on the very next call. With PostgreSQL another replica
+	// may revoke a key, so every call reads the key from the store.
+	keys sync.Map
+}
+
+type cachedKey struct {
+	hash []byte
+	p    auth.Principal
 }
 
 var _ knkv1.OrganizationServiceServer = (*Service)(nil)
@@ -249,6 +261,7 @@ func (s *Service) DeleteApiKey(ctx context.Context, req *knkv1.DeleteApiKeyReque
 	if err != nil {
 		return nil, api.StoreError(req.GetName(), err)
 	}
+	s.keys.Delete(keyID)
 	return &emptypb.Empty{}, nil
 }
 
@@ -259,6 +272,12 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Princip
 	keyID, err := auth.KeyID(secret)
 	if err != nil {
 		return auth.Principal{}, unauth
+	}
+	if c, ok := s.keys.Load(keyID); ok {
+		if subtle.ConstantTimeCompare(c.(cachedKey).hash, auth.Hash(secret)) != 1 {
+			return auth.Principal{}, unauth
+		}
+		return c.(cachedKey).p, nil
 	}
 	var (
 		p    auth.Principal
@@ -279,6 +298,9 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Princip
 		return auth.Principal{}, unauth
 	}
 	p.Kind = knkv1.Organization_Kind(kind)
+	if s.DB.Engine() == "sqlite" {
+		s.keys.Store(keyID, cachedKey{hash: hash, p: p})
+	}
 	return p, nil
 }
 
