@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -47,6 +48,16 @@ func Invalid(field, reason string) error {
 	var v Violations
 	v.Add(field, reason)
 	return v.Err()
+}
+
+// Reason checks the free-text reason of a state change (withdrawal, cancellation,
+// revocation): required, at most 500 bytes; it returns it trimmed.
+func Reason(reason string) (string, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len(reason) > 500 {
+		return "", Invalid("reason", "is required, at most 500 characters")
+	}
+	return reason, nil
 }
 
 // Error returns a status with an ErrorInfo naming reason (UPPER_SNAKE_CASE).

@@ -366,9 +366,9 @@ func (s *Service) WithdrawCadre(ctx context.Context, req *knkv1.WithdrawCadreReq
 	if err != nil {
 		return nil, err
 	}
-	reason := strings.TrimSpace(req.GetReason())
-	if reason == "" || len(reason) > 500 {
-		return nil, api.Invalid("reason", "is required, at most 500 characters")
+	reason, err := api.Reason(req.GetReason())
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
 	var out *knkv1.Cadre

@@ -18,7 +18,7 @@ const columns = `id, nik, display_name, birth_date, gender, phone, email, provin
 	passed_topics, certificate, forum, create_time, update_time, version`
 
 // scan reads one cadre row; the NIK is unmasked.
-func scan(row interface{ Scan(...any) error }) (*knkv1.Cadre, error) {
+func scan(row db.Scanner) (*knkv1.Cadre, error) {
 	var (
 		c               knkv1.Cadre
 		id, fed         string
@@ -129,19 +129,6 @@ func list(ctx context.Context, q db.Querier, f filter, after string, limit int) 
 	if f.topic != knkv1.Topic_TOPIC_UNSPECIFIED {
 		where, args = append(where, "(passed_topics & ?) <> 0"), append(args, int64(1)<<f.topic)
 	}
-	rows, err := q.QueryContext(ctx, `SELECT `+columns+` FROM cadres WHERE `+
+	return db.All(ctx, q, scan, `SELECT `+columns+` FROM cadres WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*knkv1.Cadre
-	for rows.Next() {
-		c, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
 }

@@ -47,7 +47,7 @@ var numberZone = time.FixedZone("WIB", 7*60*60)
 const columns = `number, cadre_id, holder_name, province_code, topics, issuer, issue_time, expire_time,
 	state, revoke_reason, revoke_time, signature, key_id`
 
-func scan(row interface{ Scan(...any) error }) (*knkv1.Certificate, error) {
+func scan(row db.Scanner) (*knkv1.Certificate, error) {
 	var (
 		c                          knkv1.Certificate
 		number, cadreID            string
@@ -348,13 +348,13 @@ func (s *Service) ListCertificates(ctx context.Context, req *knkv1.ListCertifica
 // RevokeCertificate revokes a valid certificate and ends its forum membership.
 func (s *Service) RevokeCertificate(ctx context.Context, req *knkv1.RevokeCertificateRequest) (*knkv1.Certificate, error) {
 	p, _ := auth.FromContext(ctx)
-	reason := strings.TrimSpace(req.GetReason())
-	if reason == "" || len(reason) > 500 {
-		return nil, api.Invalid("reason", "is required, at most 500 characters")
+	reason, err := api.Reason(req.GetReason())
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
 	var out *knkv1.Certificate
-	err := s.DB.Write(ctx, func(tx *db.Tx) error {
+	err = s.DB.Write(ctx, func(tx *db.Tx) error {
 		cert, err := get(ctx, tx, req.GetName())
 		if err != nil {
 			return err

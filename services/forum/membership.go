@@ -70,22 +70,6 @@ func Move(ctx context.Context, tx *db.Tx, cadreID, province, actor string, now t
 
 // ActiveByProvince counts active members per province.
 func ActiveByProvince(ctx context.Context, q db.Querier) (map[string]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT province_code, COUNT(*) FROM forum_memberships WHERE state = ? GROUP BY province_code`,
+	return db.Counts(ctx, q, `SELECT province_code, COUNT(*) FROM forum_memberships WHERE state = ? GROUP BY province_code`,
 		int32(knkv1.ForumMembership_STATE_ACTIVE))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var (
-			p string
-			n int64
-		)
-		if err := rows.Scan(&p, &n); err != nil {
-			return nil, err
-		}
-		out[p] = n
-	}
-	return out, rows.Err()
 }

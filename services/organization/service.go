@@ -62,6 +62,9 @@ func (s *Service) CreateOrganization(ctx context.Context, req *knkv1.CreateOrgan
 	if p := org.GetProvinceCode(); p != "" && !idn.ValidProvince(p) {
 		v.Add("organization.province_code", "is not one of the 38 province codes (empty means national)")
 	}
+	if len(req.GetRequestId()) > 128 {
+		v.Add("request_id", "must be at most 128 characters")
+	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -72,10 +75,24 @@ func (s *Service) CreateOrganization(ctx context.Context, req *knkv1.CreateOrgan
 		ProvinceCode: org.GetProvinceCode(),
 		CreateTime:   timestamppb.New(s.Now().Truncate(time.Microsecond)),
 	}
+	p, _ := auth.FromContext(ctx)
 	err := s.DB.Write(ctx, func(tx *db.Tx) error {
-		return insertOrg(ctx, tx, out, auth.Actor(ctx))
+		if rid := req.GetRequestId(); rid != "" {
+			first, err := tx.ClaimRequestID(ctx, p.Org, "CreateOrganization", rid, out.Name, s.Now())
+			if err != nil || first != "" {
+				if err == nil {
+					out, err = scanOrg(tx.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = ?`,
+						strings.TrimPrefix(first, "organizations/")))
+				}
+				return tx.Translate(err)
+			}
+		}
+		return insertOrg(ctx, tx, out, p.OrgName())
 	})
-	return out, api.StoreError(out.Name, err)
+	if err != nil {
+		return nil, api.StoreError(out.Name, err)
+	}
+	return out, nil
 }
 
 func insertOrg(ctx context.Context, tx *db.Tx, org *knkv1.Organization, actor string) error {
@@ -108,7 +125,7 @@ func (s *Service) Get(ctx context.Context, id string) (*knkv1.Organization, erro
 
 const orgColumns = `id, kind, display_name, province_code, create_time`
 
-func scanOrg(row interface{ Scan(...any) error }) (*knkv1.Organization, error) {
+func scanOrg(row db.Scanner) (*knkv1.Organization, error) {
 	var (
 		id   string
 		kind int32

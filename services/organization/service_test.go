@@ -14,6 +14,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/testenv"
@@ -687,5 +688,24 @@ func TestREST(t *testing.T) {
 	}
 	if r := w.REST(t, http.MethodDelete, "/v1/"+name, w.AdminKey, nil); r.Status != http.StatusNotFound {
 		t.Errorf("delete key twice: %d %s, want 404", r.Status, r.Raw)
+	}
+}
+
+func TestCreateOrganizationRetryWithRequestID(t *testing.T) {
+	e := testenv.Start(t)
+	ctx := testenv.Ctx(e.AdminKey)
+	req := &knkv1.CreateOrganizationRequest{OrganizationId: "kspi", RequestId: "c0ffee",
+		Organization: &knkv1.Organization{Kind: knkv1.Organization_KIND_FEDERATION, DisplayName: "KSPI"}}
+	first, err := e.Orgs.CreateOrganization(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.Orgs.CreateOrganization(ctx, req)
+	if err != nil || !proto.Equal(first, again) {
+		t.Errorf("retry with the request id: %v (%v), want %v", again, err, first)
+	}
+	req.RequestId = "another"
+	if _, err := e.Orgs.CreateOrganization(ctx, req); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("same id, new request id: %v, want ALREADY_EXISTS", err)
 	}
 }

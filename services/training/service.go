@@ -387,9 +387,9 @@ func (s *Service) CancelSession(ctx context.Context, req *knkv1.CancelSessionReq
 	if err != nil {
 		return nil, err
 	}
-	reason := strings.TrimSpace(req.GetReason())
-	if reason == "" || len(reason) > 500 {
-		return nil, api.Invalid("reason", "is required, at most 500 characters")
+	reason, err := api.Reason(req.GetReason())
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
 	var out *knkv1.Session
@@ -702,22 +702,6 @@ func boolInt(b bool) int {
 
 // CompletedByProvince counts completed sessions per province.
 func (s *Service) CompletedByProvince(ctx context.Context) (map[string]int64, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT province_code, COUNT(*) FROM sessions WHERE state = ? GROUP BY province_code`,
+	return db.Counts(ctx, s.DB, `SELECT province_code, COUNT(*) FROM sessions WHERE state = ? GROUP BY province_code`,
 		int32(knkv1.Session_STATE_COMPLETED))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var (
-			p string
-			n int64
-		)
-		if err := rows.Scan(&p, &n); err != nil {
-			return nil, err
-		}
-		out[p] = n
-	}
-	return out, rows.Err()
 }

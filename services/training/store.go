@@ -20,7 +20,7 @@ func micros(ts *timestamppb.Timestamp) int64 { return ts.AsTime().UnixMicro() }
 
 func stamp(us int64) *timestamppb.Timestamp { return timestamppb.New(time.UnixMicro(us)) }
 
-func scan(row interface{ Scan(...any) error }) (*knkv1.Session, error) {
+func scan(row db.Scanner) (*knkv1.Session, error) {
 	var (
 		s                                knkv1.Session
 		id, organizer                    string
@@ -114,21 +114,8 @@ func list(ctx context.Context, q db.Querier, f sessionFilter, afterStart int64, 
 	if f.until != 0 {
 		where, args = append(where, "start_time < ?"), append(args, f.until)
 	}
-	rows, err := q.QueryContext(ctx, `SELECT `+columns+` FROM sessions WHERE `+strings.Join(where, " AND ")+
+	return db.All(ctx, q, scan, `SELECT `+columns+` FROM sessions WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY start_time, id LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*knkv1.Session
-	for rows.Next() {
-		s, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
 
 // enrollments returns a page of a session's enrolments with their scores.

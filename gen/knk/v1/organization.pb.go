@@ -166,8 +166,11 @@ type CreateOrganizationRequest struct {
 	// Lower-case letters, digits and '-', 2 to 63 characters, starting with a letter.
 	OrganizationId string        `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
 	Organization   *Organization `protobuf:"bytes,2,opt,name=organization,proto3" json:"organization,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// A retry with the same request_id returns the organization the first call
+	// created instead of ALREADY_EXISTS.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateOrganizationRequest) Reset() {
@@ -212,6 +215,13 @@ func (x *CreateOrganizationRequest) GetOrganization() *Organization {
 		return x.Organization
 	}
 	return nil
+}
+
+func (x *CreateOrganizationRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // GetOrganizationRequest is the request of GetOrganization.
@@ -660,10 +670,12 @@ const file_knk_v1_organization_proto_rawDesc = "" +
 	"KIND_ADMIN\x10\x01\x12\x13\n" +
 	"\x0fKIND_FEDERATION\x10\x02\x12\x16\n" +
 	"\x12KIND_TRAINING_UNIT\x10\x03\x12\x15\n" +
-	"\x11KIND_INSPECTORATE\x10\x04\"\x88\x01\n" +
+	"\x11KIND_INSPECTORATE\x10\x04\"\xa7\x01\n" +
 	"\x19CreateOrganizationRequest\x12,\n" +
 	"\x0forganization_id\x18\x01 \x01(\tB\x03\xe0A\x02R\x0eorganizationId\x12=\n" +
-	"\forganization\x18\x02 \x01(\v2\x14.knk.v1.OrganizationB\x03\xe0A\x02R\forganization\"1\n" +
+	"\forganization\x18\x02 \x01(\v2\x14.knk.v1.OrganizationB\x03\xe0A\x02R\forganization\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"1\n" +
 	"\x16GetOrganizationRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"V\n" +
 	"\x18ListOrganizationsRequest\x12\x1b\n" +
