@@ -248,15 +248,17 @@ func (d *sqliteDialect) syncer() {
 		events := 0
 		for _, c := range waiting {
 			events += c.events
+		}
+		if events > 0 {
+			d.db.notifyEvents() // before answering: a caller that wrote an event sees the change signalled
+		}
+		for _, c := range waiting {
 			for i, op := range c.batch {
 				if c.errs[i] == nil && err != nil {
 					c.errs[i] = fmt.Errorf("commit not made durable: %w", err)
 				}
 				op.err <- c.errs[i]
 			}
-		}
-		if events > 0 {
-			d.db.notifyEvents()
 		}
 	}
 }
