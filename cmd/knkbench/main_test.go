@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/knk-id/knk/internal/db/dbtest"
 	"github.com/knk-id/knk/internal/idn"
 )
 
@@ -26,7 +27,8 @@ import (
 func TestSmokeRun(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "bench.json")
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"--small", "--json", out}, &stdout, &stderr); err != nil {
+	args := []string{"--small", "--json", out, "--db", dbtest.DSN(t, dbtest.Engine())}
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("knkbench --small: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
 	}
 	raw, err := os.ReadFile(out)

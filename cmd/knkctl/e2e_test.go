@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/db/dbtest"
 	"github.com/knk-id/knk/internal/testenv"
 )
 
@@ -47,7 +48,7 @@ func e2eKeyWorks(t *testing.T, e *testenv.Env, key string) {
 }
 
 func TestE2EBootstrap(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "knk.db")
+	path := dbtest.DSN(t, dbtest.Engine()) // a new store: bootstrap migrates it
 	first, stderr, err := e2eRun(t, "", "bootstrap", "--db", path)
 	if err != nil {
 		t.Fatalf("bootstrap: %v (%s)", err, stderr)

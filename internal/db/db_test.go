@@ -8,30 +8,45 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/db/dbtest"
 )
 
 var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
-// open opens (and migrates) the SQLite file path and closes it when the test ends.
-func open(t *testing.T, path string) *db.DB {
+// The store's contract is tested on every engine (dbtest.Engines: SQLite always,
+// PostgreSQL when KNK_TEST_POSTGRES_DSN is set), each subtest on a fresh store;
+// the tests of SQLite's group commit (several writes sharing one transaction)
+// run on SQLite only, and the test of PostgreSQL's commit order on PostgreSQL.
+
+// open opens (and migrates) the store at dsn and closes it when the test ends.
+func open(t *testing.T, dsn string) *db.DB {
 	t.Helper()
-	store, err := db.Open(context.Background(), path)
+	store, err := db.Open(context.Background(), dsn)
 	if err != nil {
-		t.Fatalf("open %s: %v", path, err)
+		t.Fatalf("open %s: %v", dsn, err)
 	}
 	t.Cleanup(func() { store.Close() })
 	return store
 }
 
+// newDB opens a fresh SQLite store, for the tests of SQLite's group commit.
 func newDB(t *testing.T) *db.DB {
 	t.Helper()
-	return open(t, filepath.Join(t.TempDir(), "knk.db"))
+	return open(t, dbtest.DSN(t, "sqlite"))
+}
+
+// forEachEngine runs test once per engine, as a subtest named after it.
+func forEachEngine(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) { test(t, engine) })
+	}
 }
 
 // addOrg inserts an organization and its organization.created event, as
@@ -73,7 +88,13 @@ type event struct {
 
 func events(t *testing.T, store *db.DB) []event {
 	t.Helper()
-	rows, err := store.QueryContext(context.Background(), `SELECT sequence, resource FROM events ORDER BY sequence`)
+	return eventsAfter(t, store, 0)
+}
+
+// eventsAfter lists the committed events after sequence last, as a watcher does.
+func eventsAfter(t *testing.T, store *db.DB, last int64) []event {
+	t.Helper()
+	rows, err := store.QueryContext(context.Background(), `SELECT sequence, resource FROM events WHERE sequence > ? ORDER BY sequence`, last)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,15 +123,19 @@ func checkGapFree(t *testing.T, evs []event) {
 	}
 }
 
-func TestOpenMigratesANewFileAndReopenKeepsData(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "knk.db")
+func TestOpenMigratesANewStoreAndReopenKeepsData(t *testing.T) {
+	forEachEngine(t, testOpenMigratesANewStoreAndReopenKeepsData)
+}
+
+func testOpenMigratesANewStoreAndReopenKeepsData(t *testing.T, engine string) {
+	path := dbtest.DSN(t, engine)
 	ctx := context.Background()
 	store, err := db.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if store.Engine() != "sqlite" {
-		t.Errorf("engine = %q, want sqlite", store.Engine())
+	if store.Engine() != engine {
+		t.Errorf("engine = %q, want %s", store.Engine(), engine)
 	}
 	for _, table := range []string{"organizations", "api_keys", "cadres", "request_ids", "events"} {
 		var n int
@@ -125,7 +150,7 @@ func TestOpenMigratesANewFileAndReopenKeepsData(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 
-	again := open(t, path) // migrating an up-to-date file is a no-op
+	again := open(t, path) // migrating an up-to-date store is a no-op
 	if got := orgIDs(t, again); len(got) != 1 || got[0] != "ksbsi" {
 		t.Errorf("after reopen: organizations %v, want [ksbsi]", got)
 	}
@@ -148,6 +173,7 @@ func TestOpenRefusesWhatItCannotOpen(t *testing.T) {
 		{"not a database", notDB},
 		{"missing directory", filepath.Join(t.TempDir(), "no", "such", "dir", "knk.db")},
 		{"a directory", t.TempDir()},
+		{"no PostgreSQL server", "postgres://postgres@127.0.0.1:1/knk?sslmode=disable&connect_timeout=5"},
 	}
 	for _, tt := range tests {
 		store, err := db.Open(context.Background(), tt.dsn)
@@ -159,7 +185,11 @@ func TestOpenRefusesWhatItCannotOpen(t *testing.T) {
 }
 
 func TestConcurrentWritesAllCommitWithGapFreeSequences(t *testing.T) {
-	store := newDB(t)
+	forEachEngine(t, testConcurrentWritesAllCommitWithGapFreeSequences)
+}
+
+func testConcurrentWritesAllCommitWithGapFreeSequences(t *testing.T, engine string) {
+	store := open(t, dbtest.DSN(t, engine))
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -195,7 +225,7 @@ func TestConcurrentWritesAllCommitWithGapFreeSequences(t *testing.T) {
 }
 
 // queued counts the Write calls waiting for their verdict, that is whose
-// operations are in a writer's queue (or running). It reads the goroutine dump:
+// operations are in SQLite's writer's queue (or running). It reads the goroutine dump:
 // Write gives no other sign that an operation is queued, and the batch tests
 // need to know which operations share a transaction.
 func queued() int {
@@ -239,7 +269,8 @@ type batchOp struct {
 	shared bool
 }
 
-// runBatch makes the operations share one transaction: a first Write holds the
+// runBatch makes the operations share one SQLite transaction (group commit, so
+// the tests that use it run on SQLite only): a first Write holds the
 // writer while ops are queued one after the other, in order, then lets it go.
 // It returns each op's Write error, in order, and fails the test unless the op
 // after the first saw the first's uncommitted rows (else the test proves nothing).
@@ -287,6 +318,8 @@ func runBatch(t *testing.T, store *db.DB, ops ...*batchOp) []error {
 
 var errRefused = errors.New("refused by the business rule")
 
+// SQLite only: a batch is SQLite's group commit; on PostgreSQL every write has
+// its own transaction.
 func TestAFailingWriteLeavesNothingAndItsBatchCommits(t *testing.T) {
 	tests := []struct {
 		name string
@@ -359,11 +392,27 @@ func TestAFailingWriteLeavesNothingAndItsBatchCommits(t *testing.T) {
 	}
 }
 
+// write runs store.Write and turns a panic that escapes it into an error that
+// does not mention "panic", so that a store that lets fn's panic through to the
+// caller fails the test instead of crashing the test binary.
+func write(ctx context.Context, store *db.DB, fn func(*db.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("Write did not recover: it raised %q again in its caller", fmt.Sprint(p))
+		}
+	}()
+	return store.Write(ctx, fn)
+}
+
 func TestAPanickingWriteDoesNotKillTheWriter(t *testing.T) {
-	store := newDB(t)
+	forEachEngine(t, testAPanickingWriteDoesNotKillTheWriter)
+}
+
+func testAPanickingWriteDoesNotKillTheWriter(t *testing.T, engine string) {
+	store := open(t, dbtest.DSN(t, engine))
 	ctx := context.Background()
 	for i := range 3 {
-		err := store.Write(ctx, func(tx *db.Tx) error {
+		err := write(ctx, store, func(tx *db.Tx) error {
 			addOrg(ctx, tx, fmt.Sprintf("panic-%d", i))
 			var m map[string]int
 			m["x"]++ // a real runtime panic
@@ -385,7 +434,11 @@ func TestAPanickingWriteDoesNotKillTheWriter(t *testing.T) {
 }
 
 func TestAWriteWithACancelledContextChangesNothing(t *testing.T) {
-	store := newDB(t)
+	forEachEngine(t, testAWriteWithACancelledContextChangesNothing)
+}
+
+func testAWriteWithACancelledContextChangesNothing(t *testing.T, engine string) {
+	store := open(t, dbtest.IsolatedDSN(t, engine)) // no other store's events wake it
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	changed := store.EventsChanged()
@@ -412,7 +465,8 @@ func TestAWriteWithACancelledContextChangesNothing(t *testing.T) {
 
 // A request cancelled while its statement runs must not take the other writes of
 // its batch with it: the batch shares one SQLite transaction, and the driver
-// interrupts the connection when a statement's context ends.
+// interrupts the connection when a statement's context ends. SQLite only: on
+// PostgreSQL a write has its transaction to itself.
 func TestACancelledStatementDoesNotUndoItsBatch(t *testing.T) {
 	store := newDB(t)
 	bg := context.Background()
@@ -456,7 +510,15 @@ func TestACancelledStatementDoesNotUndoItsBatch(t *testing.T) {
 }
 
 func TestEventsChanged(t *testing.T) {
-	store := newDB(t)
+	forEachEngine(t, testEventsChanged)
+}
+
+func testEventsChanged(t *testing.T, engine string) {
+	// A store of its own (no other store's events wake it), closed by the test.
+	store, err := db.Open(context.Background(), dbtest.IsolatedDSN(t, engine))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	tests := []struct {
 		name      string
@@ -487,7 +549,13 @@ func TestEventsChanged(t *testing.T) {
 			t.Errorf("%s: channel closed = %v, want %v", tt.name, closed, tt.wantClose)
 		}
 	}
-	// A fresh channel waits for the next change.
+	// A fresh channel waits for the next change. It is taken once the store is
+	// closed: on PostgreSQL the store also hears its own commits through NOTIFY,
+	// a moment later, and closes the channel again for them (a spurious wake-up
+	// that watchers allow); Close stops that listener.
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
 	ch := store.EventsChanged()
 	select {
 	case <-ch:
@@ -497,7 +565,11 @@ func TestEventsChanged(t *testing.T) {
 }
 
 func TestWatchersWakeUpOnCommit(t *testing.T) {
-	store := newDB(t)
+	forEachEngine(t, testWatchersWakeUpOnCommit)
+}
+
+func testWatchersWakeUpOnCommit(t *testing.T, engine string) {
+	store := open(t, dbtest.IsolatedDSN(t, engine)) // no other store's events wake it
 	ctx := context.Background()
 	ch := store.EventsChanged()
 	woke := make(chan int, 1)
@@ -516,7 +588,11 @@ func TestWatchersWakeUpOnCommit(t *testing.T) {
 }
 
 func TestTranslate(t *testing.T) {
-	store := newDB(t)
+	forEachEngine(t, testTranslate)
+}
+
+func testTranslate(t *testing.T, engine string) {
+	store := open(t, dbtest.DSN(t, engine))
 	ctx := context.Background()
 	if err := store.Write(ctx, func(tx *db.Tx) error {
 		if err := addOrg(ctx, tx, "ksbsi"); err != nil {
@@ -530,11 +606,11 @@ func TestTranslate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// rawErr runs a statement and returns the driver's error, untranslated.
-	rawErr := func(query string) error {
+	rawErr := func(query string, args ...any) error {
 		var err error
 		store.Write(ctx, func(tx *db.Tx) error {
 			var x any
-			err = tx.QueryRowContext(ctx, query).Scan(&x)
+			err = tx.QueryRowContext(ctx, query, args...).Scan(&x)
 			return err
 		})
 		return err
@@ -542,7 +618,7 @@ func TestTranslate(t *testing.T) {
 	var (
 		pk      = rawErr(`INSERT INTO organizations (id, kind, display_name, create_time) VALUES ('ksbsi', 2, 'x', 0) RETURNING id`)
 		unique  = rawErr(`INSERT INTO cadres (id, nik, display_name, birth_date, gender, province_code, federation, state, create_time, update_time, version) VALUES ('c2', '3171011508900001', 'Siti', '1990-08-15', 2, '31', 'ksbsi', 1, 0, 0, 1) RETURNING id`)
-		fk      = rawErr(`INSERT INTO api_keys (id, organization_id, secret_hash, create_time) VALUES ('k', 'nobody', x'00', 0) RETURNING id`)
+		fk      = rawErr(`INSERT INTO api_keys (id, organization_id, secret_hash, create_time) VALUES ('k', 'nobody', ?, 0) RETURNING id`, []byte{0})
 		notNull = rawErr(`INSERT INTO organizations (id, kind, create_time) VALUES ('x', 2, 0) RETURNING id`)
 		wrapped = fmt.Errorf("get: %w", sql.ErrNoRows)
 		tests   = []struct {
@@ -568,9 +644,10 @@ func TestTranslate(t *testing.T) {
 	if store.Translate(nil) != nil {
 		t.Error("Translate(nil) != nil")
 	}
-	// Tx.ExecContext translates by itself, and the driver's error stays readable.
+	// Tx.ExecContext translates by itself, and the driver's error stays readable
+	// (SQLite: "UNIQUE constraint failed", PostgreSQL: "violates unique constraint").
 	err := store.Write(ctx, func(tx *db.Tx) error { return addOrg(ctx, tx, "ksbsi") })
-	if !errors.Is(err, db.ErrConflict) || !strings.Contains(err.Error(), "UNIQUE") {
+	if !errors.Is(err, db.ErrConflict) || !strings.Contains(strings.ToUpper(err.Error()), "UNIQUE") {
 		t.Errorf("duplicate insert: %v, want ErrConflict wrapping the driver's UNIQUE error", err)
 	}
 	var id string
@@ -581,7 +658,11 @@ func TestTranslate(t *testing.T) {
 }
 
 func TestClaimRequestID(t *testing.T) {
-	store := newDB(t)
+	forEachEngine(t, testClaimRequestID)
+}
+
+func testClaimRequestID(t *testing.T, engine string) {
+	store := open(t, dbtest.DSN(t, engine))
 	ctx := context.Background()
 	claim := func(principal, requestID, resource string) string {
 		t.Helper()
@@ -638,9 +719,233 @@ func TestClaimRequestID(t *testing.T) {
 	}
 }
 
+// waiting counts the writes that wait for another write's transaction to end:
+// on SQLite the Write calls queued for (or running on) the one writer, on
+// PostgreSQL the sessions of the store's database blocked on a lock. The store
+// must have a database of its own (dbtest.IsolatedDSN) for the latter.
+var waiting = map[string]func(t *testing.T, store *db.DB) int{
+	"sqlite": func(*testing.T, *db.DB) int { return queued() },
+	"postgres": func(t *testing.T, store *db.DB) int {
+		var n int
+		err := store.QueryRowContext(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	},
+}
+
+// holderWaits is how many writes waiting counts for a write that is running
+// and holds its transaction open: on SQLite its Write call waits for the
+// writer goroutine that runs it, on PostgreSQL it waits for no lock.
+var holderWaits = map[string]int{"sqlite": 1, "postgres": 0}
+
+// waitFor waits until n writes wait (see waiting), or fails if done yields first
+// (a write that should have waited finished) or after a generous deadline.
+func waitFor(t *testing.T, engine string, store *db.DB, n int, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for waiting[engine](t, store) != n {
+		select {
+		case err := <-done:
+			t.Fatalf("a write that had to wait returned (%v) while %d writes waited, want %d", err, waiting[engine](t, store), n)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes wait, want %d", waiting[engine](t, store), n)
+		}
+		runtime.Gosched()
+	}
+}
+
+// Concurrent first uses of one request id make one claim: one caller gets ""
+// (its resource is recorded), every other gets that resource, including the
+// name the first caller sets later in its transaction, which they wait for.
+func TestConcurrentClaimsOfOneRequestID(t *testing.T) {
+	forEachEngine(t, testConcurrentClaimsOfOneRequestID)
+}
+
+func testConcurrentClaimsOfOneRequestID(t *testing.T, engine string) {
+	store := open(t, dbtest.IsolatedDSN(t, engine))
+	ctx := context.Background()
+	const n = 16
+	claim := func(requestID, resource string) (string, error) {
+		var first string
+		err := store.Write(ctx, func(tx *db.Tx) error {
+			var err error
+			first, err = tx.ClaimRequestID(ctx, "ksbsi", "CreateCadre", requestID, resource, t0)
+			return err
+		})
+		return first, err
+	}
+
+	// A race of n first uses.
+	got := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = claim("race", fmt.Sprintf("cadres/%02d", i))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("claims of one id: %v", err)
+	}
+	winner := slices.Index(got, "")
+	if winner < 0 {
+		t.Fatalf("claims of one id returned %q: none was first", got)
+	}
+	want := slices.Repeat([]string{fmt.Sprintf("cadres/%02d", winner)}, n) // the others name the winner's resource
+	want[winner] = ""
+	if !slices.Equal(got, want) {
+		t.Errorf("claims of one id returned %q, want %q", got, want)
+	}
+
+	// The first claim holds its transaction open, then names its resource; the
+	// others, started meanwhile, wait for it and then return that name.
+	base := waiting[engine](t, store)
+	claimed, release := make(chan struct{}), make(chan struct{})
+	signal, unblock := sync.OnceFunc(func() { close(claimed) }), sync.OnceFunc(func() { close(release) })
+	defer unblock() // even when the test fails early, so that the store can close
+	firstErr := make(chan error, 1)
+	var firstGot string
+	go func() {
+		firstErr <- store.Write(ctx, func(tx *db.Tx) error {
+			var err error
+			if firstGot, err = tx.ClaimRequestID(ctx, "ksbsi", "IssueCertificate", "held", "", t0); err != nil {
+				return err
+			}
+			signal()
+			<-release
+			return tx.SetRequestResource(ctx, "ksbsi", "IssueCertificate", "held", "certificates/KNK-31-2026-000001")
+		})
+	}()
+	<-claimed
+	done := make(chan error, n)
+	later := make([]string, n)
+	for i := range n {
+		go func() {
+			err := store.Write(ctx, func(tx *db.Tx) error {
+				var err error
+				later[i], err = tx.ClaimRequestID(ctx, "ksbsi", "IssueCertificate", "held", fmt.Sprintf("certificates/other-%d", i), t0)
+				return err
+			})
+			done <- err
+		}()
+	}
+	waitFor(t, engine, store, base+holderWaits[engine]+n, done)
+	unblock()
+	if err := <-firstErr; err != nil || firstGot != "" {
+		t.Fatalf("the first claim: %q (%v), want \"\"", firstGot, err)
+	}
+	for range n {
+		if err := <-done; err != nil {
+			t.Errorf("a waiting claim: %v", err)
+		}
+	}
+	for i, g := range later {
+		if g != "certificates/KNK-31-2026-000001" {
+			t.Errorf("waiting claim %d returned %q, want the name the first claim set", i, g)
+		}
+	}
+	var rows int
+	store.QueryRowContext(ctx, `SELECT count(*) FROM request_ids`).Scan(&rows)
+	if rows != 2 {
+		t.Errorf("%d request ids recorded, want 2 (one per id)", rows)
+	}
+}
+
+// On PostgreSQL every write has its own transaction, and a reader must never
+// see sequence n+1 before n commits (it would skip n for good). A transaction
+// that appended an event holds the event counter until it commits: here it is
+// held open, and a second write that appends an event must wait for it rather
+// than commit a higher sequence first.
+func TestPostgresEventSequencesAreInCommitOrder(t *testing.T) {
+	if !slices.Contains(dbtest.Engines(), "postgres") {
+		t.Skipf("needs PostgreSQL: set %s", dbtest.PostgresDSN)
+	}
+	store := open(t, dbtest.IsolatedDSN(t, "postgres"))
+	ctx := context.Background()
+	appended, release := make(chan struct{}), make(chan struct{})
+	signal, unblock := sync.OnceFunc(func() { close(appended) }), sync.OnceFunc(func() { close(release) })
+	defer unblock() // even when the test fails early, so that the store can close
+	seqOf := func(tx *db.Tx, id string) (seq int64) {
+		tx.QueryRowContext(ctx, `SELECT sequence FROM events WHERE resource = ?`, "organizations/"+id).Scan(&seq)
+		return seq
+	}
+	var seqA, seqB int64
+	aDone, bDone := make(chan error, 1), make(chan error, 1)
+	go func() {
+		aDone <- store.Write(ctx, func(tx *db.Tx) error {
+			if err := addOrg(ctx, tx, "a"); err != nil {
+				return err
+			}
+			seqA = seqOf(tx, "a")
+			signal()
+			<-release // commits after b has asked for a sequence
+			return nil
+		})
+	}()
+	<-appended
+	go func() {
+		bDone <- store.Write(ctx, func(tx *db.Tx) error {
+			if err := addOrg(ctx, tx, "b"); err != nil {
+				return err
+			}
+			seqB = seqOf(tx, "b")
+			return nil
+		})
+	}()
+	waitFor(t, "postgres", store, 1, bDone) // b waits for a's transaction
+
+	// A reader lists the events after the last sequence it saw, as WatchEvents
+	// does; each listing must carry on from there without a gap.
+	var (
+		last int64
+		seen []event
+	)
+	read := func(when string) {
+		t.Helper()
+		for _, e := range eventsAfter(t, store, last) {
+			if e.seq != last+1 {
+				t.Fatalf("%s: the reader, at sequence %d, sees sequence %d: it would skip %d..%d for good", when, last, e.seq, last+1, e.seq-1)
+			}
+			last, seen = e.seq, append(seen, e)
+		}
+	}
+	read("while a is open and b waits")
+	if len(seen) != 0 {
+		t.Errorf("while a is open and b waits the reader sees %v, want nothing", seen)
+	}
+	unblock()
+	if err := <-aDone; err != nil {
+		t.Fatalf("a: %v", err)
+	}
+	read("after a committed")
+	if len(seen) == 0 {
+		t.Errorf("after a committed the reader sees nothing, want a's event")
+	}
+	if err := <-bDone; err != nil {
+		t.Fatalf("b: %v", err)
+	}
+	read("after b committed")
+	want := []event{{1, "organizations/a"}, {2, "organizations/b"}}
+	if fmt.Sprint(seen) != fmt.Sprint(want) || seqA != 1 || seqB != 2 {
+		t.Errorf("the reader saw %v, a got sequence %d and b %d; want %v", seen, seqA, seqB, want)
+	}
+}
+
 // Writes after Close fail at once instead of waiting for a writer that has gone.
 func TestWriteAfterCloseFails(t *testing.T) {
-	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "knk.db"))
+	forEachEngine(t, testWriteAfterCloseFails)
+}
+
+func testWriteAfterCloseFails(t *testing.T, engine string) {
+	store, err := db.Open(context.Background(), dbtest.DSN(t, engine))
 	if err != nil {
 		t.Fatal(err)
 	}

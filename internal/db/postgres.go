@@ -119,13 +119,18 @@ func (d *pgDialect) write(ctx context.Context, fn func(*Tx) error) error {
 	}
 }
 
-func (d *pgDialect) try(ctx context.Context, fn func(*Tx) error) error {
+func (d *pgDialect) try(ctx context.Context, fn func(*Tx) error) (err error) {
 	sqlTx, err := d.conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer sqlTx.Rollback()
 	tx := &Tx{tx: sqlTx, db: d.db}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("write panicked: %v", p) // as on SQLite: the transaction rolls back
+		}
+	}()
 	if err := fn(tx); err != nil {
 		return err
 	}

@@ -1,18 +1,23 @@
-// Package testenv starts a real knkd for tests: a SQLite file in a temporary
-// directory, gRPC and REST on loopback ports, and an admin key.
+// Package testenv starts a real knkd for tests: a store of the engine under test
+// (a SQLite file in a temporary directory, or a fresh PostgreSQL schema), gRPC and
+// REST on loopback ports, and an admin key.
 package testenv
 
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "github.com/mattn/go-sqlite3"    // database/sql driver "sqlite3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -49,7 +54,7 @@ type Env struct {
 	Conn     *grpc.ClientConn
 	BaseURL  string // http://127.0.0.1:port
 	AdminKey string
-	DBPath   string
+	DBPath   string // the store: a SQLite file path or a postgres:// DSN
 	Clock    *Clock
 	logs     *syncWriter
 
@@ -217,4 +222,60 @@ func (e *Env) Logs() string {
 	e.logs.mu.Lock()
 	defer e.logs.mu.Unlock()
 	return e.logs.w.String()
+}
+
+// Engine names the engine of the store knkd runs on: "postgres" or "sqlite".
+func (e *Env) Engine() string {
+	if strings.HasPrefix(e.DBPath, "postgres://") || strings.HasPrefix(e.DBPath, "postgresql://") {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// SQL opens the store's tables directly, behind knkd's back, for tests that look
+// at what is stored or break the store on purpose. It is closed when the test ends.
+func (e *Env) SQL(t testing.TB) *sql.DB {
+	t.Helper()
+	driver, dsn := "sqlite3", "file:"+e.DBPath+"?_busy_timeout=10000"
+	if e.Engine() == "postgres" {
+		driver, dsn = "pgx", e.DBPath // its search_path names the test's schema
+	}
+	conn, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.Ping(); err != nil {
+		t.Fatalf("open the store %s: %v", e.DBPath, err)
+	}
+	return conn
+}
+
+// tablesQuery lists the tables of the store, per engine: SQLite's catalog, or
+// the tables of the schema the DSN's search_path names.
+var tablesQuery = map[string]string{
+	"sqlite":   `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`,
+	"postgres": `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`,
+}
+
+// Tables lists every table of the store, the migration tool's included.
+func (e *Env) Tables(t testing.TB) []string {
+	t.Helper()
+	rows, err := e.SQL(t).Query(tablesQuery[e.Engine()])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return tables
 }

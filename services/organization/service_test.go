@@ -2,7 +2,6 @@ package organization_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -293,26 +291,12 @@ func TestListOrganizationsPages(t *testing.T) {
 	}
 }
 
-// storedValues returns every value of every column of every table of the SQLite
-// file, as text.
-func storedValues(t *testing.T, path string) []string {
+// storedValues returns every value of every column of every table of the store
+// knkd runs on (SQLite file or PostgreSQL schema), as text.
+func storedValues(t *testing.T, e *testenv.Env) []string {
 	t.Helper()
-	conn, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var tables []string
-	rows, err := conn.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var name string
-		rows.Scan(&name)
-		tables = append(tables, name)
-	}
-	rows.Close()
+	conn := e.SQL(t)
+	tables := e.Tables(t)
 	var values []string
 	for _, table := range tables {
 		rows, err := conn.Query(`SELECT * FROM "` + table + `"`)
@@ -336,7 +320,7 @@ func storedValues(t *testing.T, path string) []string {
 		rows.Close()
 	}
 	if len(tables) < 5 || len(values) == 0 {
-		t.Fatalf("read %d tables, %d values from %s", len(tables), len(values), path)
+		t.Fatalf("read %d tables, %d values from %s", len(tables), len(values), e.DBPath)
 	}
 	return values
 }
@@ -375,7 +359,7 @@ func TestApiKeySecretIsShownOnceAndStoredOnlyAsAHash(t *testing.T) {
 
 	// Neither the secret nor its random part is stored anywhere, nor logged.
 	random := key.Secret[strings.LastIndex(key.Secret, "_")+1:]
-	for _, v := range storedValues(t, w.DBPath) {
+	for _, v := range storedValues(t, w.Env) {
 		if strings.Contains(v, key.Secret) || strings.Contains(v, random) {
 			t.Errorf("the database holds the secret: %s", v)
 		}

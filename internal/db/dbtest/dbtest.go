@@ -43,13 +43,8 @@ func DSN(t testing.TB, engine string) string {
 	if engine == "sqlite" {
 		return filepath.Join(t.TempDir(), "knk.db")
 	}
-	base := os.Getenv(PostgresDSN)
-	if base == "" {
-		t.Fatalf("engine %q needs %s", engine, PostgresDSN)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "knk_test_" + hex.EncodeToString(b)
+	base := postgresBase(t, engine)
+	schema := newName()
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
 		t.Fatal(err)
@@ -72,4 +67,57 @@ func DSN(t testing.TB, engine string) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// IsolatedDSN is DSN, but on PostgreSQL the store gets a database of its own
+// rather than a schema in the shared one. NOTIFY reaches every listener of a
+// database, so a store in a shared database hears the events that the other
+// tests' stores commit (running in parallel, in other packages); tests that
+// assert EventsChanged stays open, or wakes up for one particular commit, need
+// a store nobody else writes to. The database is dropped when the test ends.
+func IsolatedDSN(t testing.TB, engine string) string {
+	t.Helper()
+	if engine == "sqlite" {
+		return DSN(t, engine)
+	}
+	base := postgresBase(t, engine)
+	name := newName()
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		admin.Close()
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		// FORCE ends the sessions of a store the test left open.
+		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database: %v", err)
+		}
+		admin.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: %v", PostgresDSN, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// postgresBase returns KNK_TEST_POSTGRES_DSN, failing the test without it.
+func postgresBase(t testing.TB, engine string) string {
+	t.Helper()
+	base := os.Getenv(PostgresDSN)
+	if base == "" {
+		t.Fatalf("engine %q needs %s", engine, PostgresDSN)
+	}
+	return base
+}
+
+// newName returns a fresh name for a test schema or database.
+func newName() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return "knk_test_" + hex.EncodeToString(b)
 }
