@@ -739,3 +739,21 @@ func TestLogsHoldNoNIK(t *testing.T) {
 		t.Errorf("logs contain a NIK: %s", logs)
 	}
 }
+
+// TestImportOverRESTWithALargeSummary imports a roster whose rejections make a
+// summary larger than gRPC's default 4 MiB message limit, through the gateway.
+func TestImportOverRESTWithALargeSummary(t *testing.T) {
+	w := setup(t)
+	var b strings.Builder
+	const rows = 16000
+	for range rows {
+		b.WriteString(`{"cadre": {"display_name": "X", "nik": "1", "province_code": "31", "phone": "1", "email": "x", "bpjs_kpj": "1", "employer": {"nib": "1"}}}` + "\n")
+	}
+	r := w.REST(t, http.MethodPost, "/v1/cadres:import", w.fed, b.String())
+	if r.Status != http.StatusOK || len(r.Raw) < 4<<20 {
+		t.Fatalf("import: %d, %d bytes: %.300s", r.Status, len(r.Raw), r.Raw)
+	}
+	if r.Body["rejected"] != fmt.Sprint(rows) || len(r.Body["rejections"].([]any)) != rows {
+		t.Errorf("rejected %v, %d rejections listed; want %d", r.Body["rejected"], len(r.Body["rejections"].([]any)), rows)
+	}
+}
