@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -83,23 +84,10 @@ func (c *cadresListCmd) Run(a *app) error {
 		return err
 	}
 	client := knkv1.NewCadreServiceClient(cc)
-	page := func(token string) (*knkv1.ListCadresResponse, error) {
-		ctx, cancel := a.call()
-		defer cancel()
+	return pages(a, c.All, "cadres", func(ctx context.Context, token string) (*knkv1.ListCadresResponse, error) {
 		req.PageToken = token
 		return client.ListCadres(ctx, req)
-	}
-	if !c.All {
-		resp, err := page("")
-		if err != nil {
-			return err
-		}
-		return a.print(resp)
-	}
-	return printAll(a, "cadres", func(token string) ([]*knkv1.Cadre, string, error) {
-		resp, err := page(token)
-		return resp.GetCadres(), resp.GetNextPageToken(), err
-	})
+	}, (*knkv1.ListCadresResponse).GetCadres)
 }
 
 // cadresLookupCmd never takes the NIK as an argument: argv is visible to every user

@@ -101,23 +101,10 @@ func (c *certificatesListCmd) Run(a *app) error {
 		return err
 	}
 	client := knkv1.NewCertificateServiceClient(cc)
-	page := func(token string) (*knkv1.ListCertificatesResponse, error) {
-		ctx, cancel := a.call()
-		defer cancel()
+	return pages(a, c.All, "certificates", func(ctx context.Context, token string) (*knkv1.ListCertificatesResponse, error) {
 		req.PageToken = token
 		return client.ListCertificates(ctx, req)
-	}
-	if !c.All {
-		resp, err := page("")
-		if err != nil {
-			return err
-		}
-		return a.print(resp)
-	}
-	return printAll(a, "certificates", func(token string) ([]*knkv1.Certificate, string, error) {
-		resp, err := page(token)
-		return resp.GetCertificates(), resp.GetNextPageToken(), err
-	})
+	}, (*knkv1.ListCertificatesResponse).GetCertificates)
 }
 
 type certificatesRevokeCmd struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,22 +31,9 @@ func (c *eventsListCmd) Run(a *app) error {
 		return err
 	}
 	client := knkv1.NewEventServiceClient(cc)
-	page := func(token string) (*knkv1.ListEventsResponse, error) {
-		ctx, cancel := a.call()
-		defer cancel()
+	return pages(a, c.All, "events", func(ctx context.Context, token string) (*knkv1.ListEventsResponse, error) {
 		return client.ListEvents(ctx, &knkv1.ListEventsRequest{AfterSequence: c.After, PageSize: c.PageSize, PageToken: token})
-	}
-	if !c.All {
-		resp, err := page("")
-		if err != nil {
-			return err
-		}
-		return a.print(resp)
-	}
-	return printAll(a, "events", func(token string) ([]*knkv1.Event, string, error) {
-		resp, err := page(token)
-		return resp.GetEvents(), resp.GetNextPageToken(), err
-	})
+	}, (*knkv1.ListEventsResponse).GetEvents)
 }
 
 type eventsWatchCmd struct {

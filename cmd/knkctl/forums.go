@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"strings"
 
@@ -102,21 +103,8 @@ func (c *forumsMembersCmd) Run(a *app) error {
 		return err
 	}
 	client := knkv1.NewForumServiceClient(cc)
-	page := func(token string) (*knkv1.ListForumMembersResponse, error) {
-		ctx, cancel := a.call()
-		defer cancel()
+	return pages(a, c.All, "members", func(ctx context.Context, token string) (*knkv1.ListForumMembersResponse, error) {
 		req.PageToken = token
 		return client.ListForumMembers(ctx, req)
-	}
-	if !c.All {
-		resp, err := page("")
-		if err != nil {
-			return err
-		}
-		return a.print(resp)
-	}
-	return printAll(a, "members", func(token string) ([]*knkv1.ForumMembership, string, error) {
-		resp, err := page(token)
-		return resp.GetMembers(), resp.GetNextPageToken(), err
-	})
+	}, (*knkv1.ListForumMembersResponse).GetMembers)
 }

@@ -168,6 +168,33 @@ func (a *app) print(m proto.Message) error {
 // printAll follows next_page_token from the empty token to the end and writes one
 // JSON object {"<field>": [items…]} to stdout, item by item, never holding more than
 // one page. fetch returns one page's items and its next_page_token.
+// pageResponse is a List response.
+type pageResponse interface {
+	proto.Message
+	GetNextPageToken() string
+}
+
+// pages prints one page of a list, or with all every page as one document.
+func pages[R pageResponse, T proto.Message](a *app, all bool, field string,
+	list func(ctx context.Context, token string) (R, error), items func(R) []T) error {
+	page := func(token string) (R, error) {
+		ctx, cancel := a.call()
+		defer cancel()
+		return list(ctx, token)
+	}
+	if !all {
+		resp, err := page("")
+		if err != nil {
+			return err
+		}
+		return a.print(resp)
+	}
+	return printAll(a, field, func(token string) ([]T, string, error) {
+		resp, err := page(token)
+		return items(resp), resp.GetNextPageToken(), err
+	})
+}
+
 func printAll[T proto.Message](a *app, field string, fetch func(token string) ([]T, string, error)) error {
 	w := bufio.NewWriter(a.stdout)
 	fmt.Fprintf(w, "{\n  %q: [", field)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -77,22 +78,9 @@ func (c *orgsListCmd) Run(a *app) error {
 		return err
 	}
 	client := knkv1.NewOrganizationServiceClient(cc)
-	page := func(token string) (*knkv1.ListOrganizationsResponse, error) {
-		ctx, cancel := a.call()
-		defer cancel()
+	return pages(a, c.All, "organizations", func(ctx context.Context, token string) (*knkv1.ListOrganizationsResponse, error) {
 		return client.ListOrganizations(ctx, &knkv1.ListOrganizationsRequest{PageSize: c.PageSize, PageToken: token})
-	}
-	if !c.All {
-		resp, err := page("")
-		if err != nil {
-			return err
-		}
-		return a.print(resp)
-	}
-	return printAll(a, "organizations", func(token string) ([]*knkv1.Organization, string, error) {
-		resp, err := page(token)
-		return resp.GetOrganizations(), resp.GetNextPageToken(), err
-	})
+	}, (*knkv1.ListOrganizationsResponse).GetOrganizations)
 }
 
 type keysCmd struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -161,23 +162,10 @@ func (c *sessionsListCmd) Run(a *app) error {
 		return err
 	}
 	client := knkv1.NewTrainingServiceClient(cc)
-	page := func(token string) (*knkv1.ListSessionsResponse, error) {
-		ctx, cancel := a.call()
-		defer cancel()
+	return pages(a, c.All, "sessions", func(ctx context.Context, token string) (*knkv1.ListSessionsResponse, error) {
 		req.PageToken = token
 		return client.ListSessions(ctx, req)
-	}
-	if !c.All {
-		resp, err := page("")
-		if err != nil {
-			return err
-		}
-		return a.print(resp)
-	}
-	return printAll(a, "sessions", func(token string) ([]*knkv1.Session, string, error) {
-		resp, err := page(token)
-		return resp.GetSessions(), resp.GetNextPageToken(), err
-	})
+	}, (*knkv1.ListSessionsResponse).GetSessions)
 }
 
 type sessionsGetCmd struct {
@@ -251,23 +239,10 @@ func (c *sessionsEnrollmentsCmd) Run(a *app) error {
 	}
 	client := knkv1.NewTrainingServiceClient(cc)
 	req := &knkv1.ListEnrollmentsRequest{Parent: resourceName("sessions", c.ID), PageSize: c.PageSize}
-	page := func(token string) (*knkv1.ListEnrollmentsResponse, error) {
-		ctx, cancel := a.call()
-		defer cancel()
+	return pages(a, c.All, "enrollments", func(ctx context.Context, token string) (*knkv1.ListEnrollmentsResponse, error) {
 		req.PageToken = token
 		return client.ListEnrollments(ctx, req)
-	}
-	if !c.All {
-		resp, err := page("")
-		if err != nil {
-			return err
-		}
-		return a.print(resp)
-	}
-	return printAll(a, "enrollments", func(token string) ([]*knkv1.Enrollment, string, error) {
-		resp, err := page(token)
-		return resp.GetEnrollments(), resp.GetNextPageToken(), err
-	})
+	}, (*knkv1.ListEnrollmentsResponse).GetEnrollments)
 }
 
 type enrollCmd struct {
