@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"encoding/csv"
 	"errors"
@@ -111,39 +109,11 @@ type resultsReader struct {
 
 // newResultsReader reads and checks the header of a results CSV.
 func newResultsReader(r io.Reader) (*resultsReader, error) {
-	br := bufio.NewReader(r)
-	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte("\uFEFF")) {
-		br.Discard(3) //nolint:errcheck // the 3 bytes were just peeked
-	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1 // counted per row, so a bad row is a rejection
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, errors.New("results file is empty: a header row is required")
-	}
+	cr, cols, err := openCSV(r, "results", resultsColumns, resultColumn)
 	if err != nil {
-		return nil, fmt.Errorf("results header: %w", err)
+		return nil, err
 	}
-	rr := &resultsReader{csv: cr, cols: make([]string, len(header))}
-	var unknown, repeated []string
-	for i, h := range header {
-		name := resultColumn(h)
-		switch {
-		case !slices.Contains(resultsColumns, name):
-			unknown = append(unknown, fmt.Sprintf("%q", strings.TrimSpace(h)))
-		case slices.Contains(rr.cols[:i], name):
-			repeated = append(repeated, name)
-		}
-		rr.cols[i] = name
-	}
-	if len(unknown) > 0 {
-		return nil, fmt.Errorf("results header: unknown column(s) %s; known columns: %s",
-			strings.Join(unknown, ", "), strings.Join(resultsColumns, ", "))
-	}
-	if len(repeated) > 0 {
-		return nil, fmt.Errorf("results header: repeated column(s) %s", strings.Join(repeated, ", "))
-	}
+	rr := &resultsReader{csv: cr, cols: cols}
 	hasCadre, hasNIK := slices.Contains(rr.cols, colCadre), slices.Contains(rr.cols, colNIK)
 	switch {
 	case hasCadre && hasNIK:

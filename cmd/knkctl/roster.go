@@ -101,41 +101,53 @@ type rosterReader struct {
 	row  int      // last data row returned
 }
 
-// newRosterReader reads and checks the header of a roster CSV.
-func newRosterReader(r io.Reader) (*rosterReader, error) {
+// openCSV reads the header of a CSV file (what: "roster", "results"), with or
+// without a byte-order mark, and returns the reader and each column's name as
+// named by column; an unknown or repeated column is an error naming it.
+func openCSV(r io.Reader, what string, known []string, column func(string) string) (*csv.Reader, []string, error) {
 	br := bufio.NewReader(r)
 	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte("\uFEFF")) {
 		br.Discard(3) //nolint:errcheck // the 3 bytes were just peeked
 	}
 	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1 // counted per row below, so a bad row is a rejection
+	cr.FieldsPerRecord = -1 // counted per row, so a bad row is a rejection
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, errors.New("roster is empty: a header row is required")
+		return nil, nil, fmt.Errorf("%s file is empty: a header row is required", what)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("roster header: %w", err)
+		return nil, nil, fmt.Errorf("%s header: %w", what, err)
 	}
-	rr := &rosterReader{csv: cr, cols: make([]string, len(header))}
+	cols := make([]string, len(header))
 	var unknown, repeated []string
 	for i, h := range header {
-		name := strings.ToLower(strings.TrimSpace(h))
+		name := column(h)
 		switch {
-		case !slices.Contains(rosterColumns, name):
+		case !slices.Contains(known, name):
 			unknown = append(unknown, fmt.Sprintf("%q", strings.TrimSpace(h)))
-		case slices.Contains(rr.cols[:i], name):
+		case slices.Contains(cols[:i], name):
 			repeated = append(repeated, name)
 		}
-		rr.cols[i] = name
+		cols[i] = name
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("roster header: unknown column(s) %s; known columns: %s",
-			strings.Join(unknown, ", "), strings.Join(rosterColumns, ", "))
+		return nil, nil, fmt.Errorf("%s header: unknown column(s) %s; known columns: %s",
+			what, strings.Join(unknown, ", "), strings.Join(known, ", "))
 	}
 	if len(repeated) > 0 {
-		return nil, fmt.Errorf("roster header: repeated column(s) %s", strings.Join(repeated, ", "))
+		return nil, nil, fmt.Errorf("%s header: repeated column(s) %s", what, strings.Join(repeated, ", "))
 	}
+	return cr, cols, nil
+}
+
+// newRosterReader reads and checks the header of a roster CSV.
+func newRosterReader(r io.Reader) (*rosterReader, error) {
+	cr, cols, err := openCSV(r, "roster", rosterColumns, func(h string) string { return strings.ToLower(strings.TrimSpace(h)) })
+	if err != nil {
+		return nil, err
+	}
+	rr := &rosterReader{csv: cr, cols: cols}
 	var missing []string
 	for _, c := range requiredColumns {
 		if !slices.Contains(rr.cols, c) {
