@@ -129,20 +129,11 @@ func (s *Service) federation(ctx context.Context, p auth.Principal, requested st
 // prefixed puts prefix before every field of v except those listed as top-level.
 func prefixed(prefix string, v api.Violations, topLevel ...string) api.Violations {
 	for _, fv := range v {
-		if !contains(topLevel, fv.Field) {
+		if !slices.Contains(topLevel, fv.Field) {
 			fv.Field = prefix + fv.Field
 		}
 	}
 	return v
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // canSee refuses a principal whose scope does not cover the cadre: a federation

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -253,7 +254,7 @@ func (s *Service) UpdateSession(ctx context.Context, req *knkv1.UpdateSessionReq
 		v.Add("update_mask", "is required: name the fields to change ("+strings.Join(sessionUpdatable, ", ")+")")
 	}
 	for _, path := range paths {
-		if !contains(sessionUpdatable, path) {
+		if !slices.Contains(sessionUpdatable, path) {
 			v.Add("update_mask", fmt.Sprintf("%q cannot be updated; updatable fields are %s", path, strings.Join(sessionUpdatable, ", ")))
 		}
 	}
@@ -342,15 +343,6 @@ func (s *Service) checkNewTimes(ctx context.Context, tx *db.Tx, next *knkv1.Sess
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // scheduled loads a session that p may manage, checking the etag if given, and
