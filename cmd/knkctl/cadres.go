@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"io"
 	"os"
 	"slices"
@@ -24,17 +26,9 @@ type cadresGetCmd struct {
 }
 
 func (c *cadresGetCmd) Run(a *app) error {
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	cadre, err := knkv1.NewCadreServiceClient(cc).GetCadre(ctx, &knkv1.GetCadreRequest{Name: resourceName("cadres", c.ID)})
-	if err != nil {
-		return err
-	}
-	return a.print(cadre)
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewCadreServiceClient(cc).GetCadre(ctx, &knkv1.GetCadreRequest{Name: resourceName("cadres", c.ID)})
+	})
 }
 
 var cadreStates = map[string]knkv1.Cadre_State{
@@ -114,17 +108,9 @@ func (c *cadresLookupCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	cadre, err := knkv1.NewCadreServiceClient(cc).LookupCadre(ctx, &knkv1.LookupCadreRequest{Nik: nik})
-	if err != nil {
-		return err
-	}
-	return a.print(cadre)
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewCadreServiceClient(cc).LookupCadre(ctx, &knkv1.LookupCadreRequest{Nik: nik})
+	})
 }
 
 // readNIK reads one NIK (the first line, trimmed) without ever quoting it in an error.
@@ -147,20 +133,12 @@ type cadresWithdrawCmd struct {
 }
 
 func (c *cadresWithdrawCmd) Run(a *app) error {
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	cadre, err := knkv1.NewCadreServiceClient(cc).WithdrawCadre(ctx, &knkv1.WithdrawCadreRequest{
-		Name:   resourceName("cadres", c.ID),
-		Reason: c.Reason,
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewCadreServiceClient(cc).WithdrawCadre(ctx, &knkv1.WithdrawCadreRequest{
+			Name:   resourceName("cadres", c.ID),
+			Reason: c.Reason,
+		})
 	})
-	if err != nil {
-		return err
-	}
-	return a.print(cadre)
 }
 
 // keys lists a map's keys, sorted and comma-separated, for error messages.

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
 	"os"
 	"strings"
 	"time"
@@ -42,20 +43,12 @@ type certificatesIssueCmd struct {
 }
 
 func (c *certificatesIssueCmd) Run(a *app) error {
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	cert, err := knkv1.NewCertificateServiceClient(cc).IssueCertificate(ctx, &knkv1.IssueCertificateRequest{
-		Cadre:     resourceName("cadres", c.Cadre),
-		RequestId: c.RequestID,
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewCertificateServiceClient(cc).IssueCertificate(ctx, &knkv1.IssueCertificateRequest{
+			Cadre:     resourceName("cadres", c.Cadre),
+			RequestId: c.RequestID,
+		})
 	})
-	if err != nil {
-		return err
-	}
-	return a.print(cert)
 }
 
 type certificatesGetCmd struct {
@@ -63,17 +56,9 @@ type certificatesGetCmd struct {
 }
 
 func (c *certificatesGetCmd) Run(a *app) error {
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	cert, err := knkv1.NewCertificateServiceClient(cc).GetCertificate(ctx, &knkv1.GetCertificateRequest{Name: certificateName(c.Number)})
-	if err != nil {
-		return err
-	}
-	return a.print(cert)
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewCertificateServiceClient(cc).GetCertificate(ctx, &knkv1.GetCertificateRequest{Name: certificateName(c.Number)})
+	})
 }
 
 type certificatesListCmd struct {
@@ -113,20 +98,12 @@ type certificatesRevokeCmd struct {
 }
 
 func (c *certificatesRevokeCmd) Run(a *app) error {
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	cert, err := knkv1.NewCertificateServiceClient(cc).RevokeCertificate(ctx, &knkv1.RevokeCertificateRequest{
-		Name:   certificateName(c.Number),
-		Reason: c.Reason,
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewCertificateServiceClient(cc).RevokeCertificate(ctx, &knkv1.RevokeCertificateRequest{
+			Name:   certificateName(c.Number),
+			Reason: c.Reason,
+		})
 	})
-	if err != nil {
-		return err
-	}
-	return a.print(cert)
 }
 
 // publicCall is the context of a call to a public method: the --timeout deadline

@@ -168,6 +168,21 @@ func (a *app) print(m proto.Message) error {
 // printAll follows next_page_token from the empty token to the end and writes one
 // JSON object {"<field>": [items…]} to stdout, item by item, never holding more than
 // one page. fetch returns one page's items and its next_page_token.
+// callPrint makes one call with the command's deadline and prints its answer.
+func callPrint(a *app, call func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error)) error {
+	cc, err := a.conn()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.call()
+	defer cancel()
+	resp, err := call(ctx, cc)
+	if err != nil {
+		return err
+	}
+	return a.print(resp)
+}
+
 // pageResponse is a List response.
 type pageResponse interface {
 	proto.Message

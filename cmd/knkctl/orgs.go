@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"strings"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
@@ -29,24 +31,16 @@ type orgsCreateCmd struct {
 }
 
 func (c *orgsCreateCmd) Run(a *app) error {
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	org, err := knkv1.NewOrganizationServiceClient(cc).CreateOrganization(ctx, &knkv1.CreateOrganizationRequest{
-		OrganizationId: strings.TrimPrefix(c.ID, "organizations/"),
-		Organization: &knkv1.Organization{
-			Kind:         orgKinds[c.Kind],
-			DisplayName:  c.DisplayName,
-			ProvinceCode: c.Province,
-		},
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewOrganizationServiceClient(cc).CreateOrganization(ctx, &knkv1.CreateOrganizationRequest{
+			OrganizationId: strings.TrimPrefix(c.ID, "organizations/"),
+			Organization: &knkv1.Organization{
+				Kind:         orgKinds[c.Kind],
+				DisplayName:  c.DisplayName,
+				ProvinceCode: c.Province,
+			},
+		})
 	})
-	if err != nil {
-		return err
-	}
-	return a.print(org)
 }
 
 type orgsGetCmd struct {
@@ -54,17 +48,9 @@ type orgsGetCmd struct {
 }
 
 func (c *orgsGetCmd) Run(a *app) error {
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	org, err := knkv1.NewOrganizationServiceClient(cc).GetOrganization(ctx, &knkv1.GetOrganizationRequest{Name: orgName(c.ID)})
-	if err != nil {
-		return err
-	}
-	return a.print(org)
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewOrganizationServiceClient(cc).GetOrganization(ctx, &knkv1.GetOrganizationRequest{Name: orgName(c.ID)})
+	})
 }
 
 type orgsListCmd struct {

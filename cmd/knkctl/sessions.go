@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"slices"
 	"strings"
 	"time"
@@ -115,17 +117,9 @@ func (c *sessionsCreateCmd) Run(a *app) error {
 	if s.EndTime, err = parseTime("end", c.End); err != nil {
 		return err
 	}
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	out, err := knkv1.NewTrainingServiceClient(cc).CreateSession(ctx, &knkv1.CreateSessionRequest{Session: s, RequestId: c.RequestID})
-	if err != nil {
-		return err
-	}
-	return a.print(out)
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewTrainingServiceClient(cc).CreateSession(ctx, &knkv1.CreateSessionRequest{Session: s, RequestId: c.RequestID})
+	})
 }
 
 type sessionsListCmd struct {
@@ -173,17 +167,9 @@ type sessionsGetCmd struct {
 }
 
 func (c *sessionsGetCmd) Run(a *app) error {
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	s, err := knkv1.NewTrainingServiceClient(cc).GetSession(ctx, &knkv1.GetSessionRequest{Name: resourceName("sessions", c.ID)})
-	if err != nil {
-		return err
-	}
-	return a.print(s)
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewTrainingServiceClient(cc).GetSession(ctx, &knkv1.GetSessionRequest{Name: resourceName("sessions", c.ID)})
+	})
 }
 
 type sessionsCancelCmd struct {
@@ -192,20 +178,12 @@ type sessionsCancelCmd struct {
 }
 
 func (c *sessionsCancelCmd) Run(a *app) error {
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	s, err := knkv1.NewTrainingServiceClient(cc).CancelSession(ctx, &knkv1.CancelSessionRequest{
-		Name:   resourceName("sessions", c.ID),
-		Reason: c.Reason,
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewTrainingServiceClient(cc).CancelSession(ctx, &knkv1.CancelSessionRequest{
+			Name:   resourceName("sessions", c.ID),
+			Reason: c.Reason,
+		})
 	})
-	if err != nil {
-		return err
-	}
-	return a.print(s)
 }
 
 type sessionsCompleteCmd struct {
@@ -213,17 +191,9 @@ type sessionsCompleteCmd struct {
 }
 
 func (c *sessionsCompleteCmd) Run(a *app) error {
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	s, err := knkv1.NewTrainingServiceClient(cc).CompleteSession(ctx, &knkv1.CompleteSessionRequest{Name: resourceName("sessions", c.ID)})
-	if err != nil {
-		return err
-	}
-	return a.print(s)
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewTrainingServiceClient(cc).CompleteSession(ctx, &knkv1.CompleteSessionRequest{Name: resourceName("sessions", c.ID)})
+	})
 }
 
 type sessionsEnrollmentsCmd struct {
@@ -251,20 +221,12 @@ type enrollCmd struct {
 }
 
 func (c *enrollCmd) Run(a *app) error {
-	cc, err := a.conn()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := a.call()
-	defer cancel()
-	e, err := knkv1.NewTrainingServiceClient(cc).EnrollCadre(ctx, &knkv1.EnrollCadreRequest{
-		Parent: resourceName("sessions", c.Session),
-		Cadre:  resourceName("cadres", c.Cadre),
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewTrainingServiceClient(cc).EnrollCadre(ctx, &knkv1.EnrollCadreRequest{
+			Parent: resourceName("sessions", c.Session),
+			Cadre:  resourceName("cadres", c.Cadre),
+		})
 	})
-	if err != nil {
-		return err
-	}
-	return a.print(e)
 }
 
 type unenrollCmd struct {
