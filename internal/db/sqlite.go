@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -63,6 +64,7 @@ func sqliteDSN(path string, write bool) string {
 	q.Set("_synchronous", "NORMAL") // the syncer fsyncs the WAL before anyone is answered
 	q.Set("_stmt_cache_size", "64")
 	q.Set("_cache_size", "-65536") // 64 MiB of page cache per connection
+	q.Set("_mutex", "no")          // database/sql never shares a connection between goroutines
 	if write {
 		q.Set("_txlock", "immediate")
 	} else {
@@ -74,13 +76,23 @@ func sqliteDSN(path string, write bool) string {
 // writerDriver is mattn's driver with automatic checkpoints turned off: the
 // write connection never stops a commit to copy the WAL into the database file;
 // checkpointer does that beside it.
-var writerDriver = sync.OnceValue(func() string {
-	sql.Register("sqlite3-knk-writer", &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec("PRAGMA wal_autocheckpoint = 0", nil)
-		return err
-	}})
-	return "sqlite3-knk-writer"
-})
+var writerDriver = driverWith("sqlite3-knk-writer", "PRAGMA wal_autocheckpoint = 0")
+
+// readerDriver is mattn's driver with reads served from a memory map of the
+// database file instead of a read system call and a copy per page.
+var readerDriver = driverWith("sqlite3-knk-reader", "PRAGMA mmap_size = 1073741824")
+
+// driverWith registers, on first use, mattn's driver under name with pragma run
+// on every new connection, and returns the name.
+func driverWith(name, pragma string) func() string {
+	return sync.OnceValue(func() string {
+		sql.Register(name, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			_, err := c.Exec(pragma, nil)
+			return err
+		}})
+		return name
+	})
+}
 
 // checkpointEvery is how often the WAL is copied into the database file.
 const checkpointEvery = 500 * time.Millisecond
@@ -95,12 +107,17 @@ func openSQLite(path string, db *DB) (*sql.DB, dialect, error) {
 		conn.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	read, err := sql.Open("sqlite3", sqliteDSN(path, false))
+	read, err := sql.Open(readerDriver(), sqliteDSN(path, false))
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
-	read.SetMaxIdleConns(8)
+	// Reads are CPU-bound and every SQLite connection takes shared locks on the
+	// WAL index: past a few connections per core they only contend, so callers
+	// beyond that wait for a connection instead of opening more.
+	readers := 4 * runtime.GOMAXPROCS(0)
+	read.SetMaxOpenConns(readers)
+	read.SetMaxIdleConns(readers)
 	d := &sqliteDialect{db: db, conn: conn, walPath: path + "-wal", queue: make(chan *writeOp, maxBatch),
 		done: make(chan struct{}), syncq: make(chan committed, 16), synced: make(chan struct{})}
 	go d.loop()

@@ -44,13 +44,13 @@ func call(ctx context.Context, log *slog.Logger, keys authenticator, method stri
 			err = status.Error(codes.Internal, "internal error (request id "+reqID+")")
 		}
 		code := status.Code(err)
-		attrs := []any{"request_id", reqID, "method", method, "org", org, "code", code.String(),
-			"duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+		attrs := []slog.Attr{slog.String("request_id", reqID), slog.String("method", method), slog.String("org", org),
+			slog.String("code", code.String()), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000)}
 		switch code {
 		case codes.Internal, codes.Unknown, codes.DataLoss:
-			log.Error("call failed", append(attrs, "cause", err.Error())...)
+			log.LogAttrs(ctx, slog.LevelError, "call failed", append(attrs, slog.String("cause", err.Error()))...)
 		default:
-			log.Info("call", attrs...)
+			log.LogAttrs(ctx, slog.LevelInfo, "call", attrs...)
 		}
 	}()
 

@@ -285,14 +285,13 @@ func (s *Service) DeleteApiKey(ctx context.Context, req *knkv1.DeleteApiKeyReque
 // Authenticate returns the principal of a key secret. An unknown, malformed or
 // revoked key is UNAUTHENTICATED.
 func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Principal, error) {
-	unauth := api.Error(codes.Unauthenticated, "INVALID_KEY", "the API key is unknown or revoked")
 	keyID, err := auth.KeyID(secret)
 	if err != nil {
-		return auth.Principal{}, unauth
+		return auth.Principal{}, errInvalidKey()
 	}
 	if c, ok := s.keys.Load(keyID); ok {
 		if subtle.ConstantTimeCompare(c.(cachedKey).hash, auth.Hash(secret)) != 1 {
-			return auth.Principal{}, unauth
+			return auth.Principal{}, errInvalidKey()
 		}
 		return c.(cachedKey).p, nil
 	}
@@ -306,19 +305,23 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Princip
 		FROM api_keys k JOIN organizations o ON o.id = k.organization_id
 		WHERE k.id = ? AND k.revoke_time IS NULL`, keyID).Scan(&hash, &p.Org, &kind, &p.Province)
 	if errors.Is(err, sql.ErrNoRows) {
-		return auth.Principal{}, unauth
+		return auth.Principal{}, errInvalidKey()
 	}
 	if err != nil {
 		return auth.Principal{}, err
 	}
 	if subtle.ConstantTimeCompare(hash, auth.Hash(secret)) != 1 {
-		return auth.Principal{}, unauth
+		return auth.Principal{}, errInvalidKey()
 	}
 	p.Kind = knkv1.Organization_Kind(kind)
 	if s.DB.Engine() == "sqlite" {
 		s.keys.Store(keyID, cachedKey{hash: hash, p: p})
 	}
 	return p, nil
+}
+
+func errInvalidKey() error {
+	return api.Error(codes.Unauthenticated, "INVALID_KEY", "the API key is unknown or revoked")
 }
 
 // Bootstrap creates the organization "admin" (KIND_ADMIN) if it does not exist and
