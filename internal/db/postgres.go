@@ -37,8 +37,10 @@ func openPostgres(dsn string, db *DB) (*sql.DB, dialect, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	conn.SetMaxOpenConns(32)
-	conn.SetMaxIdleConns(32)
+	// 16 connections per server: several replicas stay well inside PostgreSQL's
+	// default max_connections of 100, and callers beyond that wait their turn.
+	conn.SetMaxOpenConns(16)
+	conn.SetMaxIdleConns(16)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := conn.PingContext(ctx); err != nil {
