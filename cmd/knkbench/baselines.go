@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
@@ -8,6 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -52,6 +59,7 @@ type echoServers struct {
 	grpc               *grpc.Server
 	http               *http.Server
 	gwConn             *grpc.ClientConn
+	proc               *exec.Cmd // the process serving them, when they run in their own
 }
 
 func startEcho() (_ *echoServers, err error) {
@@ -110,6 +118,11 @@ func startEcho() (_ *echoServers, err error) {
 }
 
 func (e *echoServers) close() {
+	if e.proc != nil {
+		e.proc.Process.Signal(syscall.SIGTERM)
+		e.proc.Wait()
+		return
+	}
 	if e.http != nil {
 		e.http.Close()
 	}
@@ -117,6 +130,53 @@ func (e *echoServers) close() {
 		e.gwConn.Close()
 	}
 	e.grpc.Stop()
+}
+
+// serveEcho runs the echo servers until ctx ends or stdin does, after printing
+// their addresses ("grpc-addr http-addr") on a line of stdout: knkbench
+// --serve-echo, the baselines' own process when knkd runs in its own
+// (--server-bin). Its parent holds stdin open, so it ends with its parent.
+func serveEcho(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+	e, err := startEcho()
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	fmt.Fprintln(stdout, e.grpcAddr, e.httpAddr)
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		io.Copy(io.Discard, stdin)
+		cancel()
+	}()
+	<-ctx.Done()
+	return nil
+}
+
+// startEchoProcess runs the echo servers in a child process (knkbench
+// --serve-echo), so that they pay for a process of their own as knkd does.
+func startEchoProcess() (*echoServers, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "--serve-echo")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cmd.StdinPipe(); err != nil { // closed when this process ends
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	e := &echoServers{proc: cmd}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if _, scanErr := fmt.Sscan(line, &e.grpcAddr, &e.httpAddr); err != nil || scanErr != nil {
+		e.close()
+		return nil, fmt.Errorf("%s --serve-echo printed %q: %w", self, line, errors.Join(err, scanErr))
+	}
+	return e, nil
 }
 
 // echoGRPC is one baseline gRPC call.
@@ -169,14 +229,10 @@ func sqliteBaseline(ctx context.Context, path string, rows int) (float64, error)
 	}
 	defer conn.Close()
 	conn.SetMaxOpenConns(1)
-	if _, err := conn.ExecContext(ctx, `INSERT INTO organizations (id, kind, display_name, province_code, create_time)
-		VALUES ('ksbsi', ?, 'KSBSI', '', 0)`, int32(knkv1.Organization_KIND_FEDERATION)); err != nil {
+	if _, err := conn.ExecContext(ctx, insertFederation, int32(knkv1.Organization_KIND_FEDERATION)); err != nil {
 		return 0, err
 	}
-	stmt, err := conn.PrepareContext(ctx, `INSERT INTO cadres (id, nik, display_name, birth_date, gender,
-		phone, email, province_code, regency, employer_name, employer_nib, federation, union_member_number,
-		bpjs_kpj, state, withdraw_reason, passed_topics, certificate, forum, create_time, update_time, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, '', '', ?, ?, 1)`)
+	stmt, err := conn.PrepareContext(ctx, insertCadre)
 	if err != nil {
 		return 0, err
 	}
@@ -190,15 +246,7 @@ func sqliteBaseline(ctx context.Context, path string, rows int) (float64, error)
 		}
 		txStmt := tx.StmtContext(ctx, stmt)
 		for end := min(done+batch, rows); done < end; done++ {
-			c, p := cadreAt(int64(done)), personAt(int64(done))
-			now := time.Now().UnixMicro()
-			gender := knkv1.Cadre_GENDER_MALE
-			if p.female {
-				gender = knkv1.Cadre_GENDER_FEMALE
-			}
-			_, err = txStmt.ExecContext(ctx, ulid.Make().String(), c.Nik, c.DisplayName, p.birthDate, int32(gender),
-				"+6281234567890", c.Email, c.ProvinceCode, c.Regency, c.Employer.Name, c.Employer.Nib, "ksbsi",
-				c.UnionMemberNumber, c.BpjsKpj, int32(knkv1.Cadre_STATE_ACTIVE), now, now)
+			_, err = txStmt.ExecContext(ctx, cadreRow(int64(done))...)
 			if err != nil {
 				break
 			}
@@ -211,4 +259,64 @@ func sqliteBaseline(ctx context.Context, path string, rows int) (float64, error)
 		}
 	}
 	return float64(rows) / time.Since(start).Seconds(), nil
+}
+
+// insertFederation makes the federation "ksbsi" whose members the raw inserts
+// write; its argument is the federation kind.
+const insertFederation = `INSERT INTO organizations (id, kind, display_name, province_code, create_time)
+	VALUES ('ksbsi', ?, 'KSBSI', '', 0)`
+
+// insertCadre is the cadre row's INSERT, with the columns CreateCadre sets.
+const insertCadre = `INSERT INTO cadres (id, nik, display_name, birth_date, gender,
+	phone, email, province_code, regency, employer_name, employer_nib, federation, union_member_number,
+	bpjs_kpj, state, withdraw_reason, passed_topics, certificate, forum, create_time, update_time, version)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, '', '', ?, ?, 1)`
+
+// cadreRow is the arguments of insertCadre for roster row i of the federation
+// "ksbsi"; the id comes first.
+func cadreRow(i int64) []any {
+	c, p := cadreAt(i), personAt(i)
+	now := time.Now().UnixMicro()
+	gender := knkv1.Cadre_GENDER_MALE
+	if p.female {
+		gender = knkv1.Cadre_GENDER_FEMALE
+	}
+	return []any{ulid.Make().String(), c.Nik, c.DisplayName, p.birthDate, int32(gender),
+		"+6281234567890", c.Email, c.ProvinceCode, c.Regency, c.Employer.Name, c.Employer.Nib, "ksbsi",
+		c.UnionMemberNumber, c.BpjsKpj, int32(knkv1.Cadre_STATE_ACTIVE), now, now}
+}
+
+// storeWrites measures the store alone as CreateCadre uses it, without gRPC:
+// concurrent callers of db.Write, each writing one cadre row and its event and
+// answered once the write is durable, on a fresh SQLite file with the real
+// schema. It is the ceiling of create_cadre_rps on this machine.
+func (b *bench) storeWrites(ctx context.Context) {
+	const name = "store_write_rps"
+	if strings.HasPrefix(b.dsn, "postgres://") || strings.HasPrefix(b.dsn, "postgresql://") {
+		b.record(name, fmt.Errorf("%w: measured for the SQLite store only", errNothingToDo))
+		return
+	}
+	store, err := db.Open(ctx, filepath.Join(b.dir, "store.db"))
+	if err != nil {
+		b.record(name, err)
+		return
+	}
+	defer store.Close()
+	err = store.Write(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, insertFederation, int32(knkv1.Organization_KIND_FEDERATION))
+		return err
+	})
+	if !b.record(name, err) {
+		return
+	}
+	var next atomic.Int64
+	b.rate(ctx, name, func(ctx context.Context) error {
+		row := cadreRow(next.Add(1) - 1)
+		return store.Write(ctx, func(tx *db.Tx) error {
+			if _, err := tx.ExecContext(ctx, insertCadre, row...); err != nil {
+				return err
+			}
+			return tx.Event(ctx, "cadre.created", "cadres/"+row[0].(string), "organizations/ksbsi", time.Now())
+		})
+	})
 }

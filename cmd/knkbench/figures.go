@@ -26,6 +26,7 @@ type figure struct {
 	Unit          string  `json:"unit,omitempty"`
 	P50Ms         float64 `json:"p50_ms,omitempty"`
 	P99Ms         float64 `json:"p99_ms,omitempty"`
+	CPUUs         float64 `json:"cpu_us_per_op,omitempty"` // busy CPU of the whole machine per call or row
 	Baseline      string  `json:"baseline,omitempty"`
 	BaselineValue float64 `json:"baseline_value,omitempty"`
 	Ratio         float64 `json:"ratio,omitempty"`
@@ -46,6 +47,7 @@ type goal struct {
 }
 
 var goals = map[string]goal{
+	"store_write_rps":       {baseline: "baseline_grpc_rps"},
 	"create_cadre_rps":      {baseline: "baseline_grpc_rps", minRatio: 0.5},
 	"import_rows_per_s":     {baseline: "baseline_sqlite_rows_per_s", minRatio: 0.5},
 	"import_peak_rss_mb":    {below: 300},
@@ -176,6 +178,7 @@ func (b *bench) importRoster(ctx context.Context) {
 		fmt.Fprintf(b.log, "knkbench: cannot reset the peak RSS (%v): it is the peak since the server started\n", err)
 	}
 	var elapsed time.Duration
+	cpu0 := busyCPU()
 	err := b.profile(name, func() error {
 		start := time.Now()
 		stream, err := b.cadres.ImportCadres(b.fedCtx(ctx))
@@ -207,7 +210,7 @@ func (b *bench) importRoster(ctx context.Context) {
 		return
 	}
 	b.stored += rows
-	b.add(figure{Name: name, Value: float64(rows) / elapsed.Seconds(), Unit: "rows/s",
+	b.add(figure{Name: name, Value: float64(rows) / elapsed.Seconds(), Unit: "rows/s", CPUUs: cpuSince(cpu0, rows),
 		Note: fmt.Sprintf("%d rows in one stream in %v", rows, elapsed.Round(time.Millisecond))})
 	peak, err := b.knkd.peakRSS()
 	if !b.record("import_peak_rss_mb", err) {

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +36,10 @@ type result struct {
 	Elapsed  time.Duration
 	PerSec   float64
 	P50, P99 time.Duration
+	// CPUPerCall is the machine's busy CPU time (every core, user and kernel,
+	// client, server and the kernel's own I/O work) in the measured window per
+	// call; zero where /proc/stat cannot be read.
+	CPUPerCall time.Duration
 }
 
 // measure calls op from workers goroutines for a warm-up (a fifth of d, at most
@@ -55,7 +62,9 @@ func measure(ctx context.Context, workers int, d time.Duration, op func(context.
 		endMu     sync.Mutex
 		end       = until
 		wg        sync.WaitGroup
+		cpuFrom   = make(chan time.Duration, 1)
 	)
+	time.AfterFunc(warm, func() { cpuFrom <- busyCPU() })
 	for w := range workers {
 		wg.Go(func() {
 			for ctx.Err() == nil && !exhausted.Load() {
@@ -100,12 +109,17 @@ func measure(ctx context.Context, workers int, d time.Duration, op func(context.
 	if elapsed <= 0 {
 		return result{}, errors.New("input ran out during the warm-up")
 	}
+	var cpu time.Duration
+	if c0, c1 := <-cpuFrom, busyCPU(); c0 > 0 && c1 > c0 {
+		cpu = (c1 - c0) / time.Duration(len(all))
+	}
 	return result{
-		Calls:   int64(len(all)),
-		Elapsed: elapsed,
-		PerSec:  float64(len(all)) / elapsed.Seconds(),
-		P50:     percentile(all, 0.50),
-		P99:     percentile(all, 0.99),
+		CPUPerCall: cpu,
+		Calls:      int64(len(all)),
+		Elapsed:    elapsed,
+		PerSec:     float64(len(all)) / elapsed.Seconds(),
+		P50:        percentile(all, 0.50),
+		P99:        percentile(all, 0.99),
 	}, nil
 }
 
@@ -122,3 +136,41 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	i := int(math.Ceil(p*float64(len(sorted)))) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
+
+// busyCPU is the time every core of the machine has spent busy since boot, from
+// /proc/stat (all but idle, iowait and steal), or zero where it cannot be read.
+func busyCPU() time.Duration {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, f := range fields[1:9] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0
+		}
+		if i != 3 && i != 4 && i != 7 { // idle, iowait, steal
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / clockTicks
+}
+
+// cpuSince is the machine's busy CPU since busyCPU returned from, per op of n,
+// in microseconds; zero where /proc/stat cannot be read.
+func cpuSince(from time.Duration, n int64) float64 {
+	now := busyCPU()
+	if from == 0 || now <= from || n <= 0 {
+		return 0
+	}
+	return float64((now - from).Nanoseconds()) / float64(n) / 1000
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux architecture Go runs on.
+const clockTicks = 100

@@ -61,6 +61,7 @@ type cli struct {
 	JSON        string        `name:"json" help:"Also write every figure and ratio to this JSON file." placeholder:"FILE"`
 	Small       bool          `help:"Smoke run: 300 rows, 200ms per figure, at most 8 callers."`
 	ServerBin   string        `name:"server-bin" help:"Run this knkd binary as a separate process (e.g. bin/knkd) instead of in-process, so its peak RSS is its own." placeholder:"PATH"`
+	ServeEcho   bool          `name:"serve-echo" hidden:"" help:"Serve only the echo baselines and print their addresses (the baselines' process under --server-bin)."`
 	CPUProfile  string        `name:"cpuprofile" help:"Write a CPU profile of each figure to FILE with the figure's name inserted before the extension (cpu.pprof -> cpu.create_cadre_rps.pprof)." placeholder:"FILE"`
 }
 
@@ -91,6 +92,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}()
 	if _, err := parser.Parse(args); err != nil {
 		return fmt.Errorf("%w (see knkbench --help)", err)
+	}
+	if c.ServeEcho {
+		return serveEcho(ctx, os.Stdin, stdout)
 	}
 	if c.Small {
 		c.Rows, c.Duration, c.Concurrency = 300, 200*time.Millisecond, min(c.Concurrency, 8)
@@ -201,6 +205,7 @@ func (b *bench) stop() error {
 // ones stored. A new figure is a method here that calls b.rate.
 func (b *bench) measureAll(ctx context.Context) {
 	b.baselines(ctx)
+	b.storeWrites(ctx)
 	b.createCadre(ctx)
 	b.importRoster(ctx)
 	if err := b.walk(ctx); err != nil {
@@ -222,7 +227,11 @@ func (b *bench) measureAll(ctx context.Context) {
 // baselines measures the bare echo servers with the same clients and
 // concurrency as knkd, and raw SQLite inserts of --rows cadre rows.
 func (b *bench) baselines(ctx context.Context) {
-	echo, err := startEcho()
+	start := startEcho
+	if b.cfg.ServerBin != "" {
+		start = startEchoProcess // like knkd, in a process of its own
+	}
+	echo, err := start()
 	if err != nil {
 		b.record("baseline_grpc_rps", err)
 		b.same("baseline_rest_rps", "baseline_grpc_rps")
@@ -242,12 +251,13 @@ func (b *bench) baselines(ctx context.Context) {
 	}
 	const name = "baseline_sqlite_rows_per_s"
 	var perSec float64
+	cpu0 := busyCPU()
 	err = b.profile(name, func() (err error) {
 		perSec, err = sqliteBaseline(ctx, filepath.Join(b.dir, "baseline.db"), b.cfg.Rows)
 		return err
 	})
 	if b.record(name, err) {
-		b.add(figure{Name: name, Value: perSec, Unit: "rows/s",
+		b.add(figure{Name: name, Value: perSec, Unit: "rows/s", CPUUs: cpuSince(cpu0, int64(b.cfg.Rows)),
 			Note: fmt.Sprintf("%d rows, database/sql, transactions of 1000, prepared statement, the store's pragmas", b.cfg.Rows)})
 	}
 }
@@ -269,7 +279,8 @@ func (b *bench) run(ctx context.Context, name string, d time.Duration, op func(c
 func (b *bench) rate(ctx context.Context, name string, op func(context.Context) error) (result, bool) {
 	res, ok := b.run(ctx, name, b.cfg.Duration, op)
 	if ok {
-		b.add(figure{Name: name, Value: res.PerSec, Unit: "calls/s", P50Ms: ms(res.P50), P99Ms: ms(res.P99)})
+		b.add(figure{Name: name, Value: res.PerSec, Unit: "calls/s", P50Ms: ms(res.P50), P99Ms: ms(res.P99),
+			CPUUs: float64(res.CPUPerCall.Nanoseconds()) / 1000})
 	}
 	return res, ok
 }
@@ -482,10 +493,10 @@ func (b *bench) report(stdout io.Writer) error {
 	fmt.Fprintf(stdout, "knkbench: %d CPUs (%s), %s/%s, %s; knkd %s on %s; %d rows, %d callers, %v per figure\n\n",
 		m.CPUs, m.CPUModel, m.OS, m.Arch, m.Go, where, engine, b.cfg.Rows, b.cfg.Concurrency, b.cfg.Duration)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "figure\tvalue\tp50 ms\tp99 ms\tbaseline\tratio\ttarget\tresult")
+	fmt.Fprintln(tw, "figure\tvalue\tp50 ms\tp99 ms\tcpu µs/op\tbaseline\tratio\ttarget\tresult")
 	failed := 0
 	for _, f := range b.figs {
-		value, p50, p99, ratio, result := "", "", "", "", ""
+		value, p50, p99, cpu, ratio, result := "", "", "", "", "", ""
 		switch {
 		case f.Error != "":
 			value, result = "error", "FAIL"
@@ -498,13 +509,16 @@ func (b *bench) report(stdout io.Writer) error {
 		if f.P50Ms > 0 {
 			p50, p99 = fmt.Sprintf("%.2f", f.P50Ms), fmt.Sprintf("%.2f", f.P99Ms)
 		}
+		if f.CPUUs > 0 {
+			cpu = fmt.Sprintf("%.0f", f.CPUUs)
+		}
 		if f.Ratio > 0 {
 			ratio = fmt.Sprintf("%.2fx", f.Ratio)
 		}
 		if f.Pass != nil {
 			result = map[bool]string{true: "pass", false: "FAIL"}[*f.Pass]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, value, p50, p99, f.Baseline, ratio, f.Target, result)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, value, p50, p99, cpu, f.Baseline, ratio, f.Target, result)
 	}
 	tw.Flush()
 	fmt.Fprintln(stdout)

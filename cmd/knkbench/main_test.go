@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,6 +48,7 @@ func TestSmokeRun(t *testing.T) {
 		"create_cadre_rps", "import_rows_per_s", "import_peak_rss_mb", "get_cadre_rps",
 		"list_cadres_rps", "list_first_page_p50_ms", "list_deep_page_p50_ms",
 		"issue_certificate_rps", "verify_rest_rps", "verify_rest_p99_ms",
+		"store_write_rps", // measured on SQLite only, skipped when knkd runs on PostgreSQL
 	}
 	got := map[string]figure{}
 	for _, f := range report.Figures {
@@ -73,8 +75,52 @@ func TestSmokeRun(t *testing.T) {
 			t.Errorf("figure %s skipped: %s", name, got[name].Skipped)
 		}
 	}
+	// The CPU each call costs the machine, from /proc/stat, for every rate.
+	for _, name := range []string{"baseline_grpc_rps", "create_cadre_rps", "get_cadre_rps", "import_rows_per_s"} {
+		if got[name].CPUUs <= 0 {
+			t.Errorf("figure %s has no CPU per op: %+v", name, got[name])
+		}
+	}
 	if !strings.Contains(stdout.String(), "create_cadre_rps") {
 		t.Errorf("the table does not name create_cadre_rps:\n%s", &stdout)
+	}
+}
+
+// TestSmokeRunWithServerProcess runs the built knkbench against the built
+// knkd in its own process, with the echo baselines in a process of their own
+// too, and checks that every figure of the server is there and that no child
+// process is left behind.
+func TestSmokeRunWithServerProcess(t *testing.T) {
+	dir := t.TempDir()
+	bench, knkd := filepath.Join(dir, "knkbench"), filepath.Join(dir, "knkd")
+	for bin, pkg := range map[string]string{bench: ".", knkd: "../knkd"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	out := filepath.Join(dir, "bench.json")
+	cmd := exec.Command(bench, "--small", "--server-bin", knkd, "--json", out)
+	if output, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("knkbench --server-bin: %v\n%s", err, output)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Values map[string]float64 `json:"values"`
+	}
+	if err := json.Unmarshal(raw, &report); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"baseline_grpc_rps", "baseline_rest_rps", "create_cadre_rps", "get_cadre_rps",
+		"import_peak_rss_mb", "verify_rest_rps"} {
+		if report.Values[name] <= 0 {
+			t.Errorf("%s = %v, want > 0", name, report.Values[name])
+		}
+	}
+	if ps, _ := exec.Command("pgrep", "-f", bench+" --serve-echo|"+knkd).Output(); len(ps) > 0 {
+		t.Errorf("child processes left running: %s", ps)
 	}
 }
 
