@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -292,7 +291,7 @@ func cadreRow(i int64) []any {
 // schema. It is the ceiling of create_cadre_rps on this machine.
 func (b *bench) storeWrites(ctx context.Context) {
 	const name = "store_write_rps"
-	if strings.HasPrefix(b.dsn, "postgres://") || strings.HasPrefix(b.dsn, "postgresql://") {
+	if db.IsPostgres(b.dsn) {
 		b.record(name, fmt.Errorf("%w: measured for the SQLite store only", errNothingToDo))
 		return
 	}

@@ -36,10 +36,10 @@ type result struct {
 	Elapsed  time.Duration
 	PerSec   float64
 	P50, P99 time.Duration
-	// CPUPerCall is the machine's busy CPU time (every core, user and kernel,
+	// CPUUs is the machine's busy CPU time (every core, user and kernel,
 	// client, server and the kernel's own I/O work) in the measured window per
-	// call; zero where /proc/stat cannot be read.
-	CPUPerCall time.Duration
+	// call, in microseconds; zero where /proc/stat cannot be read.
+	CPUUs float64
 }
 
 // measure calls op from workers goroutines for a warm-up (a fifth of d, at most
@@ -109,17 +109,13 @@ func measure(ctx context.Context, workers int, d time.Duration, op func(context.
 	if elapsed <= 0 {
 		return result{}, errors.New("input ran out during the warm-up")
 	}
-	var cpu time.Duration
-	if c0, c1 := <-cpuFrom, busyCPU(); c0 > 0 && c1 > c0 {
-		cpu = (c1 - c0) / time.Duration(len(all))
-	}
 	return result{
-		CPUPerCall: cpu,
-		Calls:      int64(len(all)),
-		Elapsed:    elapsed,
-		PerSec:     float64(len(all)) / elapsed.Seconds(),
-		P50:        percentile(all, 0.50),
-		P99:        percentile(all, 0.99),
+		Calls:   int64(len(all)),
+		Elapsed: elapsed,
+		PerSec:  float64(len(all)) / elapsed.Seconds(),
+		P50:     percentile(all, 0.50),
+		P99:     percentile(all, 0.99),
+		CPUUs:   cpuSince(<-cpuFrom, int64(len(all))),
 	}, nil
 }
 

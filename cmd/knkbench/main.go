@@ -151,7 +151,7 @@ func (b *bench) start(ctx context.Context) error {
 	switch {
 	case b.dsn == "":
 		b.dsn = filepath.Join(b.dir, "knk.db")
-	case strings.HasPrefix(b.dsn, "postgres://"), strings.HasPrefix(b.dsn, "postgresql://"):
+	case db.IsPostgres(b.dsn):
 	default:
 		if _, err := os.Stat(b.dsn); !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("--db %s: knkbench needs a database file that does not exist yet", b.dsn)
@@ -280,7 +280,7 @@ func (b *bench) rate(ctx context.Context, name string, op func(context.Context) 
 	res, ok := b.run(ctx, name, b.cfg.Duration, op)
 	if ok {
 		b.add(figure{Name: name, Value: res.PerSec, Unit: "calls/s", P50Ms: ms(res.P50), P99Ms: ms(res.P99),
-			CPUUs: float64(res.CPUPerCall.Nanoseconds()) / 1000})
+			CPUUs: res.CPUUs})
 	}
 	return res, ok
 }
@@ -487,7 +487,7 @@ func (b *bench) report(stdout io.Writer) error {
 		where = b.cfg.ServerBin
 	}
 	engine := "sqlite"
-	if strings.HasPrefix(b.dsn, "postgres") {
+	if db.IsPostgres(b.dsn) {
 		engine = "postgres"
 	}
 	fmt.Fprintf(stdout, "knkbench: %d CPUs (%s), %s/%s, %s; knkd %s on %s; %d rows, %d callers, %v per figure\n\n",

@@ -61,10 +61,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db  = &DB{changed: make(chan struct{})}
 		err error
 	)
-	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	if IsPostgres(dsn) {
 		db.read, db.d, err = openPostgres(dsn, db)
-	default:
+	} else {
 		db.read, db.d, err = openSQLite(dsn, db)
 	}
 	if err != nil {
@@ -75,6 +74,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL store rather than a SQLite file.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/db/dbtest"
 	"github.com/knk-id/knk/internal/server"
 	"github.com/knk-id/knk/services/organization"
@@ -226,7 +226,7 @@ func (e *Env) Logs() string {
 
 // Engine names the engine of the store knkd runs on: "postgres" or "sqlite".
 func (e *Env) Engine() string {
-	if strings.HasPrefix(e.DBPath, "postgres://") || strings.HasPrefix(e.DBPath, "postgresql://") {
+	if db.IsPostgres(e.DBPath) {
 		return "postgres"
 	}
 	return "sqlite"
