@@ -45,6 +45,10 @@ type Config struct {
 	// SigningKeyFile is a PKCS#8 PEM Ed25519 key that signs certificates; empty
 	// means a key generated and kept in the store on first start.
 	SigningKeyFile string
+	// KeyEncryptionKeyFile holds the key that encrypts the stored signing keys.
+	// Empty means, on SQLite, DB+".kek", created on first start; PostgreSQL
+	// needs it given (the same file on every replica).
+	KeyEncryptionKeyFile string
 	// ValidYears is how long a certificate is valid.
 	ValidYears int
 	// ExpiryInterval is how often the expiry sweep runs; negative disables it.
@@ -97,6 +101,14 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.close()
 		}
 	}()
+	kek, createKEK := cfg.KeyEncryptionKeyFile, false
+	if kek == "" {
+		if db.IsPostgres(cfg.DB) {
+			return nil, errors.New("--key-encryption-key-file (KNK_KEY_ENCRYPTION_KEY_FILE) is required with PostgreSQL: " +
+				"make one file with `openssl rand -base64 32 > knk.kek`, keep it apart from the database and give every replica the same file")
+		}
+		kek, createKEK = cfg.DB+".kek", true
+	}
 	if s.db, err = db.Open(ctx, cfg.DB); err != nil {
 		return nil, err
 	}
@@ -110,7 +122,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
 	train := &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark}
 	knkv1.RegisterTrainingServiceServer(s.grpc, train)
-	signer, err := certificate.LoadSigner(ctx, s.db, cfg.SigningKeyFile, cfg.Now())
+	signer, err := certificate.LoadSigner(ctx, s.db, certificate.SignerConfig{
+		File: cfg.SigningKeyFile, KEKFile: kek, CreateKEK: createKEK, Now: cfg.Now(),
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ import (
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/db/dbtest"
+	"github.com/knk-id/knk/internal/secretbox"
 	"github.com/knk-id/knk/internal/server"
 	"github.com/knk-id/knk/services/organization"
 )
@@ -97,6 +99,9 @@ func StartWith(t testing.TB, path string, edit func(*Config)) *Env {
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Now:    e.Clock.Now, ShutdownTimeout: 5 * time.Second, ExpiryInterval: 20 * time.Millisecond,
 	}
+	if db.IsPostgres(path) {
+		cfg.KeyEncryptionKeyFile = KEKFile(t, path)
+	}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -125,6 +130,30 @@ func StartWith(t testing.TB, path string, edit func(*Config)) *Env {
 	e.Events = knkv1.NewEventServiceClient(e.Conn)
 	t.Cleanup(func() { e.Stop(t) })
 	return e
+}
+
+var keks sync.Map // DSN → key-encryption key file
+
+// KEKFile returns the key-encryption key file of the store at dsn: on SQLite
+// knkd's default beside the file, on PostgreSQL one file shared by every server
+// that a test starts on dsn (as replicas share it), made on first use.
+func KEKFile(t testing.TB, dsn string) string {
+	t.Helper()
+	if !db.IsPostgres(dsn) {
+		return dsn + ".kek"
+	}
+	if f, ok := keks.Load(dsn); ok {
+		return f.(string)
+	}
+	f := filepath.Join(t.TempDir(), "knk.kek")
+	if _, err := secretbox.CreateKeyFile(f); err != nil {
+		t.Fatal(err)
+	}
+	if prev, loaded := keks.LoadOrStore(dsn, f); loaded {
+		return prev.(string)
+	}
+	t.Cleanup(func() { keks.Delete(dsn) })
+	return f
 }
 
 // Stop shuts knkd down gracefully and waits for it; later calls do nothing.

@@ -570,7 +570,10 @@ type VerifyCertificateResponse struct {
 	Signature    []byte                 `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
 	KeyId        string                 `protobuf:"bytes,10,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	// certificates/{number}: the number is part of the signed content.
-	Name          string `protobuf:"bytes,11,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,11,opt,name=name,proto3" json:"name,omitempty"`
+	// Why valid is false when state does not say, e.g. that the signing key was
+	// revoked for certificates signed from a given time.
+	InvalidReason string `protobuf:"bytes,20,opt,name=invalid_reason,json=invalidReason,proto3" json:"invalid_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -682,6 +685,13 @@ func (x *VerifyCertificateResponse) GetName() string {
 	return ""
 }
 
+func (x *VerifyCertificateResponse) GetInvalidReason() string {
+	if x != nil {
+		return x.InvalidReason
+	}
+	return ""
+}
+
 // ListSigningKeysRequest is the request of ListSigningKeys.
 type ListSigningKeysRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -725,8 +735,15 @@ type SigningKey struct {
 	KeyId     string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	Algorithm string                 `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
 	// The raw 32-byte Ed25519 public key.
-	PublicKey     []byte                 `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	PublicKey  []byte                 `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the key was revoked; unset while it is not.
+	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	// Certificates this key signed at or after this time are not valid (until
+	// re-signed by another key); unset while the key is not revoked.
+	RevokedFrom *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=revoked_from,json=revokedFrom,proto3" json:"revoked_from,omitempty"`
+	// Whether this key signs new certificates now.
+	Active        bool `protobuf:"varint,7,opt,name=active,proto3" json:"active,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -789,6 +806,27 @@ func (x *SigningKey) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SigningKey) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+func (x *SigningKey) GetRevokedFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedFrom
+	}
+	return nil
+}
+
+func (x *SigningKey) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
 // ListSigningKeysResponse is the response of ListSigningKeys.
 type ListSigningKeysResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -832,6 +870,218 @@ func (x *ListSigningKeysResponse) GetKeys() []*SigningKey {
 		return x.Keys
 	}
 	return nil
+}
+
+// RotateSigningKeyRequest is the request of RotateSigningKey.
+type RotateSigningKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateSigningKeyRequest) Reset() {
+	*x = RotateSigningKeyRequest{}
+	mi := &file_knk_v1_certificate_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateSigningKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateSigningKeyRequest) ProtoMessage() {}
+
+func (x *RotateSigningKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_certificate_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateSigningKeyRequest.ProtoReflect.Descriptor instead.
+func (*RotateSigningKeyRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{11}
+}
+
+// RevokeSigningKeyRequest is the request of RevokeSigningKey.
+type RevokeSigningKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key_id of a published key.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Certificates the key signed at or after this time become not valid; not in
+	// the future.
+	RevokedFrom   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=revoked_from,json=revokedFrom,proto3" json:"revoked_from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSigningKeyRequest) Reset() {
+	*x = RevokeSigningKeyRequest{}
+	mi := &file_knk_v1_certificate_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSigningKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSigningKeyRequest) ProtoMessage() {}
+
+func (x *RevokeSigningKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_certificate_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSigningKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeSigningKeyRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RevokeSigningKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RevokeSigningKeyRequest) GetRevokedFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedFrom
+	}
+	return nil
+}
+
+// ResignCertificatesRequest is the request of ResignCertificates.
+type ResignCertificatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key_id of a revoked key.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// How many certificates to re-sign in this call: default 500, at most 1000.
+	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResignCertificatesRequest) Reset() {
+	*x = ResignCertificatesRequest{}
+	mi := &file_knk_v1_certificate_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResignCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResignCertificatesRequest) ProtoMessage() {}
+
+func (x *ResignCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_certificate_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResignCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ResignCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ResignCertificatesRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ResignCertificatesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// ResignCertificatesResponse is the response of ResignCertificates.
+type ResignCertificatesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many certificates this call signed again.
+	Resigned int32 `protobuf:"varint,1,opt,name=resigned,proto3" json:"resigned,omitempty"`
+	// How many certificates of the revoked key are still to re-sign.
+	Remaining int64 `protobuf:"varint,2,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	// The key that signed them.
+	NewKeyId      string `protobuf:"bytes,3,opt,name=new_key_id,json=newKeyId,proto3" json:"new_key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResignCertificatesResponse) Reset() {
+	*x = ResignCertificatesResponse{}
+	mi := &file_knk_v1_certificate_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResignCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResignCertificatesResponse) ProtoMessage() {}
+
+func (x *ResignCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_certificate_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResignCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*ResignCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ResignCertificatesResponse) GetResigned() int32 {
+	if x != nil {
+		return x.Resigned
+	}
+	return 0
+}
+
+func (x *ResignCertificatesResponse) GetRemaining() int64 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
+}
+
+func (x *ResignCertificatesResponse) GetNewKeyId() string {
+	if x != nil {
+		return x.NewKeyId
+	}
+	return ""
 }
 
 var File_knk_v1_certificate_proto protoreflect.FileDescriptor
@@ -884,7 +1134,7 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
 	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\"3\n" +
 	"\x18VerifyCertificateRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\xa8\x03\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\xcf\x03\n" +
 	"\x19VerifyCertificateResponse\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x12/\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x19.knk.v1.Certificate.StateR\x05state\x12\x1f\n" +
@@ -900,8 +1150,9 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\tsignature\x18\t \x01(\fR\tsignature\x12\x15\n" +
 	"\x06key_id\x18\n" +
 	" \x01(\tR\x05keyId\x12\x12\n" +
-	"\x04name\x18\v \x01(\tR\x04name\"\x18\n" +
-	"\x16ListSigningKeysRequest\"\x9d\x01\n" +
+	"\x04name\x18\v \x01(\tR\x04name\x12%\n" +
+	"\x0einvalid_reason\x18\x14 \x01(\tR\rinvalidReason\"\x18\n" +
+	"\x16ListSigningKeysRequest\"\xb1\x02\n" +
 	"\n" +
 	"SigningKey\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1c\n" +
@@ -909,9 +1160,25 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\n" +
 	"public_key\x18\x03 \x01(\fR\tpublicKey\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"A\n" +
+	"createTime\x12;\n" +
+	"\vrevoke_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\x12=\n" +
+	"\frevoked_from\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vrevokedFrom\x12\x16\n" +
+	"\x06active\x18\a \x01(\bR\x06active\"A\n" +
 	"\x17ListSigningKeysResponse\x12&\n" +
-	"\x04keys\x18\x01 \x03(\v2\x12.knk.v1.SigningKeyR\x04keys2\xb9\x05\n" +
+	"\x04keys\x18\x01 \x03(\v2\x12.knk.v1.SigningKeyR\x04keys\"\x19\n" +
+	"\x17RotateSigningKeyRequest\"y\n" +
+	"\x17RevokeSigningKeyRequest\x12\x1a\n" +
+	"\x06key_id\x18\x01 \x01(\tB\x03\xe0A\x02R\x05keyId\x12B\n" +
+	"\frevoked_from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\vrevokedFrom\"T\n" +
+	"\x19ResignCertificatesRequest\x12\x1a\n" +
+	"\x06key_id\x18\x01 \x01(\tB\x03\xe0A\x02R\x05keyId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"t\n" +
+	"\x1aResignCertificatesResponse\x12\x1a\n" +
+	"\bresigned\x18\x01 \x01(\x05R\bresigned\x12\x1c\n" +
+	"\tremaining\x18\x02 \x01(\x03R\tremaining\x12\x1c\n" +
+	"\n" +
+	"new_key_id\x18\x03 \x01(\tR\bnewKeyId2\x9b\b\n" +
 	"\x12CertificateService\x12e\n" +
 	"\x10IssueCertificate\x12\x1f.knk.v1.IssueCertificateRequest\x1a\x13.knk.v1.Certificate\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/certificates\x12g\n" +
 	"\x0eGetCertificate\x12\x1d.knk.v1.GetCertificateRequest\x1a\x13.knk.v1.Certificate\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=certificates/*}\x12o\n" +
@@ -919,7 +1186,10 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\x11RevokeCertificate\x12 .knk.v1.RevokeCertificateRequest\x1a\x13.knk.v1.Certificate\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/{name=certificates/*}:revoke\x12\x82\x01\n" +
 	"\x11VerifyCertificate\x12 .knk.v1.VerifyCertificateRequest\x1a!.knk.v1.VerifyCertificateResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{name=certificates/*}:verify\x12d\n" +
 	"\x0fListSigningKeys\x12\x1e.knk.v1.ListSigningKeysRequest\x1a\x1f.knk.v1.ListSigningKeysResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
-	"\x12\b/v1/keysB(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
+	"\x12\b/v1/keys\x12c\n" +
+	"\x10RotateSigningKey\x12\x1f.knk.v1.RotateSigningKeyRequest\x1a\x12.knk.v1.SigningKey\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/keys:rotate\x12l\n" +
+	"\x10RevokeSigningKey\x12\x1f.knk.v1.RevokeSigningKeyRequest\x1a\x12.knk.v1.SigningKey\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/keys/{key_id}:revoke\x12\x8c\x01\n" +
+	"\x12ResignCertificates\x12!.knk.v1.ResignCertificatesRequest\x1a\".knk.v1.ResignCertificatesResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/keys/{key_id}:resignCertificatesB(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
 
 var (
 	file_knk_v1_certificate_proto_rawDescOnce sync.Once
@@ -934,54 +1204,67 @@ func file_knk_v1_certificate_proto_rawDescGZIP() []byte {
 }
 
 var file_knk_v1_certificate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_knk_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_knk_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_knk_v1_certificate_proto_goTypes = []any{
-	(Certificate_State)(0),            // 0: knk.v1.Certificate.State
-	(*Certificate)(nil),               // 1: knk.v1.Certificate
-	(*IssueCertificateRequest)(nil),   // 2: knk.v1.IssueCertificateRequest
-	(*GetCertificateRequest)(nil),     // 3: knk.v1.GetCertificateRequest
-	(*ListCertificatesRequest)(nil),   // 4: knk.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),  // 5: knk.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),  // 6: knk.v1.RevokeCertificateRequest
-	(*VerifyCertificateRequest)(nil),  // 7: knk.v1.VerifyCertificateRequest
-	(*VerifyCertificateResponse)(nil), // 8: knk.v1.VerifyCertificateResponse
-	(*ListSigningKeysRequest)(nil),    // 9: knk.v1.ListSigningKeysRequest
-	(*SigningKey)(nil),                // 10: knk.v1.SigningKey
-	(*ListSigningKeysResponse)(nil),   // 11: knk.v1.ListSigningKeysResponse
-	(Topic)(0),                        // 12: knk.v1.Topic
-	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
+	(Certificate_State)(0),             // 0: knk.v1.Certificate.State
+	(*Certificate)(nil),                // 1: knk.v1.Certificate
+	(*IssueCertificateRequest)(nil),    // 2: knk.v1.IssueCertificateRequest
+	(*GetCertificateRequest)(nil),      // 3: knk.v1.GetCertificateRequest
+	(*ListCertificatesRequest)(nil),    // 4: knk.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),   // 5: knk.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),   // 6: knk.v1.RevokeCertificateRequest
+	(*VerifyCertificateRequest)(nil),   // 7: knk.v1.VerifyCertificateRequest
+	(*VerifyCertificateResponse)(nil),  // 8: knk.v1.VerifyCertificateResponse
+	(*ListSigningKeysRequest)(nil),     // 9: knk.v1.ListSigningKeysRequest
+	(*SigningKey)(nil),                 // 10: knk.v1.SigningKey
+	(*ListSigningKeysResponse)(nil),    // 11: knk.v1.ListSigningKeysResponse
+	(*RotateSigningKeyRequest)(nil),    // 12: knk.v1.RotateSigningKeyRequest
+	(*RevokeSigningKeyRequest)(nil),    // 13: knk.v1.RevokeSigningKeyRequest
+	(*ResignCertificatesRequest)(nil),  // 14: knk.v1.ResignCertificatesRequest
+	(*ResignCertificatesResponse)(nil), // 15: knk.v1.ResignCertificatesResponse
+	(Topic)(0),                         // 16: knk.v1.Topic
+	(*timestamppb.Timestamp)(nil),      // 17: google.protobuf.Timestamp
 }
 var file_knk_v1_certificate_proto_depIdxs = []int32{
-	12, // 0: knk.v1.Certificate.topics:type_name -> knk.v1.Topic
-	13, // 1: knk.v1.Certificate.issue_time:type_name -> google.protobuf.Timestamp
-	13, // 2: knk.v1.Certificate.expire_time:type_name -> google.protobuf.Timestamp
+	16, // 0: knk.v1.Certificate.topics:type_name -> knk.v1.Topic
+	17, // 1: knk.v1.Certificate.issue_time:type_name -> google.protobuf.Timestamp
+	17, // 2: knk.v1.Certificate.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: knk.v1.Certificate.state:type_name -> knk.v1.Certificate.State
-	13, // 4: knk.v1.Certificate.revoke_time:type_name -> google.protobuf.Timestamp
+	17, // 4: knk.v1.Certificate.revoke_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: knk.v1.ListCertificatesRequest.state:type_name -> knk.v1.Certificate.State
 	1,  // 6: knk.v1.ListCertificatesResponse.certificates:type_name -> knk.v1.Certificate
 	0,  // 7: knk.v1.VerifyCertificateResponse.state:type_name -> knk.v1.Certificate.State
-	12, // 8: knk.v1.VerifyCertificateResponse.topics:type_name -> knk.v1.Topic
-	13, // 9: knk.v1.VerifyCertificateResponse.issue_time:type_name -> google.protobuf.Timestamp
-	13, // 10: knk.v1.VerifyCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
-	13, // 11: knk.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
-	10, // 12: knk.v1.ListSigningKeysResponse.keys:type_name -> knk.v1.SigningKey
-	2,  // 13: knk.v1.CertificateService.IssueCertificate:input_type -> knk.v1.IssueCertificateRequest
-	3,  // 14: knk.v1.CertificateService.GetCertificate:input_type -> knk.v1.GetCertificateRequest
-	4,  // 15: knk.v1.CertificateService.ListCertificates:input_type -> knk.v1.ListCertificatesRequest
-	6,  // 16: knk.v1.CertificateService.RevokeCertificate:input_type -> knk.v1.RevokeCertificateRequest
-	7,  // 17: knk.v1.CertificateService.VerifyCertificate:input_type -> knk.v1.VerifyCertificateRequest
-	9,  // 18: knk.v1.CertificateService.ListSigningKeys:input_type -> knk.v1.ListSigningKeysRequest
-	1,  // 19: knk.v1.CertificateService.IssueCertificate:output_type -> knk.v1.Certificate
-	1,  // 20: knk.v1.CertificateService.GetCertificate:output_type -> knk.v1.Certificate
-	5,  // 21: knk.v1.CertificateService.ListCertificates:output_type -> knk.v1.ListCertificatesResponse
-	1,  // 22: knk.v1.CertificateService.RevokeCertificate:output_type -> knk.v1.Certificate
-	8,  // 23: knk.v1.CertificateService.VerifyCertificate:output_type -> knk.v1.VerifyCertificateResponse
-	11, // 24: knk.v1.CertificateService.ListSigningKeys:output_type -> knk.v1.ListSigningKeysResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	16, // 8: knk.v1.VerifyCertificateResponse.topics:type_name -> knk.v1.Topic
+	17, // 9: knk.v1.VerifyCertificateResponse.issue_time:type_name -> google.protobuf.Timestamp
+	17, // 10: knk.v1.VerifyCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	17, // 11: knk.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
+	17, // 12: knk.v1.SigningKey.revoke_time:type_name -> google.protobuf.Timestamp
+	17, // 13: knk.v1.SigningKey.revoked_from:type_name -> google.protobuf.Timestamp
+	10, // 14: knk.v1.ListSigningKeysResponse.keys:type_name -> knk.v1.SigningKey
+	17, // 15: knk.v1.RevokeSigningKeyRequest.revoked_from:type_name -> google.protobuf.Timestamp
+	2,  // 16: knk.v1.CertificateService.IssueCertificate:input_type -> knk.v1.IssueCertificateRequest
+	3,  // 17: knk.v1.CertificateService.GetCertificate:input_type -> knk.v1.GetCertificateRequest
+	4,  // 18: knk.v1.CertificateService.ListCertificates:input_type -> knk.v1.ListCertificatesRequest
+	6,  // 19: knk.v1.CertificateService.RevokeCertificate:input_type -> knk.v1.RevokeCertificateRequest
+	7,  // 20: knk.v1.CertificateService.VerifyCertificate:input_type -> knk.v1.VerifyCertificateRequest
+	9,  // 21: knk.v1.CertificateService.ListSigningKeys:input_type -> knk.v1.ListSigningKeysRequest
+	12, // 22: knk.v1.CertificateService.RotateSigningKey:input_type -> knk.v1.RotateSigningKeyRequest
+	13, // 23: knk.v1.CertificateService.RevokeSigningKey:input_type -> knk.v1.RevokeSigningKeyRequest
+	14, // 24: knk.v1.CertificateService.ResignCertificates:input_type -> knk.v1.ResignCertificatesRequest
+	1,  // 25: knk.v1.CertificateService.IssueCertificate:output_type -> knk.v1.Certificate
+	1,  // 26: knk.v1.CertificateService.GetCertificate:output_type -> knk.v1.Certificate
+	5,  // 27: knk.v1.CertificateService.ListCertificates:output_type -> knk.v1.ListCertificatesResponse
+	1,  // 28: knk.v1.CertificateService.RevokeCertificate:output_type -> knk.v1.Certificate
+	8,  // 29: knk.v1.CertificateService.VerifyCertificate:output_type -> knk.v1.VerifyCertificateResponse
+	11, // 30: knk.v1.CertificateService.ListSigningKeys:output_type -> knk.v1.ListSigningKeysResponse
+	10, // 31: knk.v1.CertificateService.RotateSigningKey:output_type -> knk.v1.SigningKey
+	10, // 32: knk.v1.CertificateService.RevokeSigningKey:output_type -> knk.v1.SigningKey
+	15, // 33: knk.v1.CertificateService.ResignCertificates:output_type -> knk.v1.ResignCertificatesResponse
+	25, // [25:34] is the sub-list for method output_type
+	16, // [16:25] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_knk_v1_certificate_proto_init() }
@@ -996,7 +1279,7 @@ func file_knk_v1_certificate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_knk_v1_certificate_proto_rawDesc), len(file_knk_v1_certificate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
