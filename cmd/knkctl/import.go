@@ -130,7 +130,7 @@ func (c *importCmd) Run(a *app) error {
 
 // writeRejections writes row,field,reason with a header; rows are CSV data rows.
 func writeRejections(path string, rejs []*knkv1.ImportRejection) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := createPrivate(path)
 	if err != nil {
 		return err
 	}

@@ -94,14 +94,7 @@ func StartWith(t testing.TB, path string, edit func(*Config)) *Env {
 	t.Helper()
 	e := &Env{DBPath: path, Clock: &Clock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}, logs: &syncWriter{w: &bytes.Buffer{}}}
 	ctx, cancel := context.WithCancel(context.Background())
-	cfg := server.Config{
-		DB: path, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
-		Now:    e.Clock.Now, ShutdownTimeout: 5 * time.Second, ExpiryInterval: 20 * time.Millisecond,
-	}
-	if db.IsPostgres(path) {
-		cfg.KeyEncryptionKeyFile = KEKFile(t, path)
-	}
+	cfg := config(t, path, e.Clock.Now, e.logs)
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -154,6 +147,39 @@ func KEKFile(t testing.TB, dsn string) string {
 	}
 	t.Cleanup(func() { keks.Delete(dsn) })
 	return f
+}
+
+// config is the test configuration of a knkd on path.
+func config(t testing.TB, path string, now func() time.Time, logs io.Writer) server.Config {
+	cfg := server.Config{
+		DB: path, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Now:    now, ShutdownTimeout: 5 * time.Second, ExpiryInterval: 20 * time.Millisecond,
+	}
+	if db.IsPostgres(path) {
+		cfg.KeyEncryptionKeyFile = KEKFile(t, path)
+	}
+	return cfg
+}
+
+// StartErr tries to start knkd on path, configured as StartWith does, when the
+// test expects it to refuse, and returns its error. A knkd that does start is
+// stopped at once and the test fails.
+func StartErr(t testing.TB, path string, edit func(*Config)) error {
+	t.Helper()
+	cfg := config(t, path, time.Now, io.Discard)
+	if edit != nil {
+		edit(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg)
+	if err == nil {
+		t.Errorf("knkd started on %s, want it to refuse", path)
+		cancel()
+		srv.Serve(ctx)
+	}
+	cancel()
+	return err
 }
 
 // Stop shuts knkd down gracefully and waits for it; later calls do nothing.
