@@ -77,7 +77,7 @@ func (c *keysRotateSigningCmd) Run(a *app) error {
 type keysRevokeSigningCmd struct {
 	KeyID    string `arg:"" name:"key-id" help:"Id of the signing key (key_id in GET /v1/keys)."`
 	From     string `required:"" placeholder:"TIME" help:"Certificates the key signed at or after this RFC 3339 time become not valid (e.g. when it may have leaked)."`
-	NoResign bool   `name:"no-resign" help:"Only revoke: leave the certificates not valid until 'knkctl certificates resign --key KEY_ID'."`
+	NoResign bool   `name:"no-resign" help:"Only revoke: leave the certificates not valid until 'knkctl certificates resign KEY_ID'."`
 }
 
 func (c *keysRevokeSigningCmd) Run(a *app) error {
@@ -104,10 +104,10 @@ func (c *keysRevokeSigningCmd) Run(a *app) error {
 }
 
 type certificatesResignCmd struct {
-	Key string `required:"" placeholder:"KEY_ID" help:"The revoked signing key whose certificates (signed at or after its revoked_from) are signed again with the current key."`
+	KeyID string `arg:"" name:"key-id" help:"The revoked signing key whose certificates (signed at or after its revoked_from) are signed again with the current key."`
 }
 
-func (c *certificatesResignCmd) Run(a *app) error { return resign(a, c.Key) }
+func (c *certificatesResignCmd) Run(a *app) error { return resign(a, c.KeyID) }
 
 // resign calls ResignCertificates until no certificate of the revoked key is left.
 func resign(a *app, keyID string) error {
