@@ -121,7 +121,7 @@ func TestMigrateStoreRoundTrip(t *testing.T) {
 
 	// The signing key travelled sealed: knkd on the copy needs the source's key-encryption key.
 	moved := testenv.StartWith(t, dst, func(cfg *testenv.Config) { cfg.KeyEncryptionKeyFile = testenv.KEKFile(t, src.DBPath) }) // which adds an admin key: one more event
-	moved.AdminKey = src.AdminKey    // the keys travelled with the data
+	moved.AdminKey = src.AdminKey                                                                                               // the keys travelled with the data
 	after := snapshot(t, moved, s.Name, logged)
 	for i := range before {
 		if !proto.Equal(before[i], after[i]) {

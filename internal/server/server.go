@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -127,6 +128,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if st, err := os.Stat(kek); err == nil && st.Mode().Perm()&0o077 != 0 {
+		cfg.Logger.Warn("the key-encryption key file is readable by other users; make it readable by knkd only (chmod 600)", "file", kek)
 	}
 	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears}
 	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)

@@ -110,7 +110,7 @@ func loadKEK(ctx context.Context, store *db.DB, cfg SignerConfig) (*secretbox.Ke
 	kek, err := secretbox.ReadKeyFile(cfg.KEKFile)
 	if errors.Is(err, fs.ErrNotExist) && cfg.CreateKEK {
 		var sealed int
-		if err := store.QueryRowContext(ctx, `SELECT COUNT(*) FROM signing_keys WHERE key_encrypted = 1`).Scan(&sealed); err != nil {
+		if err := store.QueryRowContext(ctx, `SELECT COUNT(*) FROM signing_keys WHERE key_encrypted = 1 AND private_key IS NOT NULL`).Scan(&sealed); err != nil {
 			return nil, err
 		}
 		if sealed > 0 {

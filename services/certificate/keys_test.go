@@ -109,6 +109,24 @@ func TestDatabaseAloneCannotSign(t *testing.T) {
 		if _, err := os.Stat(copied + ".kek"); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("knkd made a new key-encryption key beside the copy: %v", err)
 		}
+		// The README's way on without the key-encryption key: forget the stored key.
+		conn, err := sql.Open("sqlite3", copied)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conn.Exec(`UPDATE signing_keys SET private_key = NULL, active = 0 WHERE private_key IS NOT NULL`)
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh := &world{Env: testenv.StartAt(t, copied), fed: w.fed, dki: w.dki, day: w.day, next: w.next}
+		if c := fresh.issue(t, w.dki, fresh.trained(t, 1, allTopics...)[0]); c.KeyId == cert.KeyId {
+			t.Error("a new certificate is signed by the forgotten key")
+		}
+		if v, err := fresh.Certs.VerifyCertificate(context.Background(), &knkv1.VerifyCertificateRequest{Name: cert.Name}); err != nil || !v.Valid {
+			t.Errorf("an old certificate after the key was forgotten: %v %v", v, err)
+		}
+		fresh.Stop(t)
 	}
 	// Nothing was replaced: the same single key, still sealed the same way.
 	again := testenv.StartAt(t, w.DBPath)
