@@ -103,7 +103,7 @@ func TestResignRunsOnceAcrossReplicas(t *testing.T) {
 	for _, c := range w.trained(t, 60, allTopics...) {
 		certs = append(certs, w.issue(t, w.dki, c))
 	}
-	downgradeToV1(t, w.Env, certs)
+	w.DowngradeToV1(t, certs...)
 	w.Stop(t)
 
 	ctx := context.Background()

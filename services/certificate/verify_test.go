@@ -2,7 +2,6 @@ package certificate_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/base64"
 	"net/http"
 	"net/url"
@@ -330,38 +329,13 @@ func TestKeysThatMaySeeTheHolderGetTheFullAnswer(t *testing.T) {
 	}
 }
 
-// downgradeToV1 rewrites certificates behind knkd's back as they were before
-// verification codes: no code, signed in canonical form V1 by the store's key.
-func downgradeToV1(t *testing.T, e *testenv.Env, certs []*knkv1.Certificate) {
-	t.Helper()
-	conn := e.SQL(t)
-	var seed []byte
-	if err := conn.QueryRow(`SELECT private_key FROM signing_keys WHERE private_key IS NOT NULL`).Scan(&seed); err != nil {
-		t.Fatal(err)
-	}
-	key := ed25519.NewKeyFromSeed(seed)
-	update := `UPDATE certificates SET verification_code = NULL, canonical_version = 1, signature = $1 WHERE number = $2`
-	if e.Engine() == "sqlite" {
-		update = strings.NewReplacer("$1", "?", "$2", "?").Replace(update)
-	}
-	for _, c := range certs {
-		content := certificate.Content{
-			Number: strings.TrimPrefix(c.Name, "certificates/"), HolderName: c.HolderName, ProvinceCode: c.ProvinceCode,
-			Topics: c.Topics, Issuer: c.Issuer, IssueTime: c.IssueTime.AsTime(), ExpireTime: c.ExpireTime.AsTime(),
-		}
-		if _, err := conn.Exec(update, ed25519.Sign(key, content.Canonical(certificate.V1)), content.Number); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestV1CertificatesAreResignedAsV2AndOldDocumentsStillVerify(t *testing.T) {
 	w := setup(t)
 	certs := w.certified(t, "Siti Rahayu", "Budi Santoso", "Dewi Lestari")
 	if _, err := w.Certs.RevokeCertificate(testenv.Ctx(w.dki), &knkv1.RevokeCertificateRequest{Name: certs[2].Name, Reason: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	downgradeToV1(t, w.Env, certs)
+	w.DowngradeToV1(t, certs...)
 	keys := w.REST(t, http.MethodGet, "/v1/keys", "", nil).Body
 	saved := map[string]map[string]any{} // V1 documents, as a holder may have kept them
 	for _, c := range certs {
