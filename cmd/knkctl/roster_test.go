@@ -3,8 +3,8 @@ package main
 import (
 	"errors"
 	"io"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
