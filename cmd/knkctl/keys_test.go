@@ -29,7 +29,7 @@ func TestSigningKeyCommands(t *testing.T) {
 	if rotated["key_id"] == first || rotated["active"] != true {
 		t.Fatalf("rotate-signing printed %s", out)
 	}
-	if _, stderr, err := certRun(t, env, "", "certificates", "verify", number); err != nil {
+	if _, stderr, err := certRun(t, env, env.AdminKey, "certificates", "verify", number); err != nil {
 		t.Fatalf("a certificate of the rotated-out key: %v\n%s", err, stderr)
 	}
 	if _, _, err := certRun(t, env, dki, "keys", "rotate-signing"); err == nil || !strings.Contains(err.Error(), "PERMISSION_DENIED") {
@@ -42,7 +42,7 @@ func TestSigningKeyCommands(t *testing.T) {
 	if revoked := certJSON(t, out); revoked["revoked_from"] != from || revoked["revoke_time"] == nil {
 		t.Fatalf("revoke-signing printed %s", out)
 	}
-	_, stderr, err := certRun(t, env, "", "certificates", "verify", number)
+	_, stderr, err := certRun(t, env, env.AdminKey, "certificates", "verify", number)
 	if err == nil || !strings.Contains(err.Error(), "revoked") || !strings.Contains(stderr, "NOT VALID") {
 		t.Errorf("verify after the revocation: %v\n%s", err, stderr)
 	}
@@ -56,14 +56,14 @@ func TestSigningKeyCommands(t *testing.T) {
 	if out != "resigned: 1\n" || !strings.Contains(stderr, "0 to go") {
 		t.Errorf("certificates resign printed %q / %q", out, stderr)
 	}
-	if _, stderr, err := certRun(t, env, "", "certificates", "verify", number); err != nil || !strings.Contains(stderr, "signature: OK (key "+rotated["key_id"].(string)) {
+	if _, stderr, err := certRun(t, env, env.AdminKey, "certificates", "verify", number); err != nil || !strings.Contains(stderr, "signature: OK (key "+rotated["key_id"].(string)) {
 		t.Errorf("verify after re-signing: %v\n%s", err, stderr)
 	}
 }
 
 func mustOut(t *testing.T, env *testenv.Env, args ...string) string {
 	t.Helper()
-	out, _, err := certRun(t, env, "", args...)
+	out, _, err := certRun(t, env, env.AdminKey, args...)
 	if err != nil {
 		t.Fatalf("knkctl %s: %v", strings.Join(args, " "), err)
 	}
@@ -131,7 +131,7 @@ func TestFilesWithPersonalDataArePrivate(t *testing.T) {
 			os.WriteFile(rej, []byte("old\n"), 0o644)
 			os.Chmod(rej, 0o644)
 		}
-		e2eCtl(t, env, fed, "import", roster)
+		e2eRun(t, "", "--addr", env.Server.GRPCAddr(), "--key", fed, "import", roster) // fails: a row is rejected
 		st, err := os.Stat(rej)
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("rejections file (existing before: %v): mode %v, %v; want 0600", existing, st.Mode().Perm(), err)

@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -57,6 +58,7 @@ type Env struct {
 	BaseURL  string // http://127.0.0.1:port
 	AdminKey string
 	DBPath   string // the store: a SQLite file path or a postgres:// DSN
+	KEKFile  string // the key-encryption key file of the stored signing keys
 	Clock    *Clock
 	logs     *syncWriter
 
@@ -98,6 +100,7 @@ func StartWith(t testing.TB, path string, edit func(*Config)) *Env {
 	if edit != nil {
 		edit(&cfg)
 	}
+	e.KEKFile = cmp.Or(cfg.KeyEncryptionKeyFile, path+".kek")
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		cancel()

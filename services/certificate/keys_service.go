@@ -13,6 +13,7 @@ import (
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/api"
 	"github.com/knk-id/knk/internal/auth"
+	"github.com/knk-id/knk/internal/certcode"
 	"github.com/knk-id/knk/internal/db"
 )
 
@@ -197,8 +198,11 @@ func (s *Service) ResignCertificates(ctx context.Context, req *knkv1.ResignCerti
 			if err != nil {
 				return err
 			}
-			res, err := tx.ExecContext(ctx, `UPDATE certificates SET signature = ?, key_id = ? WHERE number = ? AND key_id = ?`,
-				key.Sign(signedContent(c)), key.ID, n, k.KeyId)
+			if c.VerificationCode == "" { // still on canonical form V1: re-sign it as V2, as ResignV1 does
+				c.VerificationCode = certcode.New()
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE certificates SET signature = ?, key_id = ?, verification_code = ?, canonical_version = ?
+				WHERE number = ? AND key_id = ?`, key.Sign(contentOf(c).Canonical(V2)), key.ID, c.VerificationCode, V2, n, k.KeyId)
 			if err != nil {
 				return err
 			}
@@ -219,11 +223,15 @@ func (s *Service) ResignCertificates(ctx context.Context, req *knkv1.ResignCerti
 	return resp, nil
 }
 
-// signedContent is the canonical content of a stored certificate, as its
-// signature covers it.
-func signedContent(c *knkv1.Certificate) []byte {
-	return Canonical(number(c.Name), c.HolderName, c.ProvinceCode, c.Topics, c.Issuer,
-		c.IssueTime.AsTime(), c.ExpireTime.AsTime())
+// checkKey makes a verification answer not valid when the key that signed c was
+// revoked for certificates issued when c was.
+func (s *Service) checkKey(ctx context.Context, v *knkv1.VerifyCertificateResponse, c *knkv1.Certificate) error {
+	if !v.Valid {
+		return nil
+	}
+	why, err := s.keyRevoked(ctx, c.KeyId, c.IssueTime.AsTime())
+	v.Valid, v.InvalidReason = why == "", why
+	return err
 }
 
 // keyRevoked is the one check verification adds for signing keys: whether key

@@ -169,7 +169,7 @@ func TestPlaintextKeyIsSealedOnStart(t *testing.T) {
 	if cert.KeyId != id {
 		t.Fatalf("signed by %s, want the migrated key %s", cert.KeyId, id)
 	}
-	verify := w.REST(t, http.MethodGet, "/v1/"+cert.Name+":verify", "", nil).Body
+	verify := w.REST(t, http.MethodGet, "/v1/"+cert.Name+":verify", w.AdminKey, nil).Body
 	if !verifyOffline(t, verify, w.REST(t, http.MethodGet, "/v1/keys", "", nil).Body) {
 		t.Fatal("certificate signed by the migrated key does not verify")
 	}
@@ -223,7 +223,7 @@ func TestRotateKeepsOldCertificatesVerifying(t *testing.T) {
 	}
 	keysJSON := w.REST(t, http.MethodGet, "/v1/keys", "", nil).Body
 	for _, c := range []*knkv1.Certificate{old, newer} {
-		verify := w.REST(t, http.MethodGet, "/v1/"+c.Name+":verify", "", nil).Body
+		verify := w.REST(t, http.MethodGet, "/v1/"+c.Name+":verify", w.AdminKey, nil).Body
 		if verify["valid"] != true || !verifyOffline(t, verify, keysJSON) {
 			t.Errorf("%s (key %s) does not verify after rotation: %v", c.Name, c.KeyId, verify)
 		}
@@ -291,7 +291,7 @@ func TestRevokeSigningKeyFromATime(t *testing.T) {
 	}
 
 	verify := func(c *knkv1.Certificate) *knkv1.VerifyCertificateResponse {
-		v, err := w.Certs.VerifyCertificate(context.Background(), &knkv1.VerifyCertificateRequest{Name: c.Name})
+		v, err := w.Certs.VerifyCertificate(testenv.Ctx(w.AdminKey), &knkv1.VerifyCertificateRequest{Name: c.Name})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,6 +303,10 @@ func TestRevokeSigningKeyFromATime(t *testing.T) {
 	v := verify(after)
 	if v.Valid || !strings.Contains(v.InvalidReason, "revoked") || !strings.Contains(v.InvalidReason, revoked) {
 		t.Errorf("certificate signed at the leak time: valid=%v reason %q", v.Valid, v.InvalidReason)
+	}
+	anon, err := w.Certs.VerifyCertificate(context.Background(), &knkv1.VerifyCertificateRequest{Name: after.Name})
+	if err != nil || anon.Valid || anon.InvalidReason != v.InvalidReason {
+		t.Errorf("anonymous verification of the certificate signed at the leak time: %v %v", anon, err)
 	}
 	// The revoked key signs nothing more.
 	third := w.issue(t, w.dki, cadres[2])
@@ -322,7 +326,7 @@ func TestRevokeSigningKeyFromATime(t *testing.T) {
 	}
 	keysJSON = w.REST(t, http.MethodGet, "/v1/keys", "", nil).Body
 	for _, c := range []*knkv1.Certificate{before, after} {
-		if !verifyOffline(t, w.REST(t, http.MethodGet, "/v1/"+c.Name+":verify", "", nil).Body, keysJSON) {
+		if !verifyOffline(t, w.REST(t, http.MethodGet, "/v1/"+c.Name+":verify", w.AdminKey, nil).Body, keysJSON) {
 			t.Errorf("%s does not verify offline", c.Name)
 		}
 	}

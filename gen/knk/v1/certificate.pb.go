@@ -94,10 +94,17 @@ type Certificate struct {
 	RevokeReason string                 `protobuf:"bytes,10,opt,name=revoke_reason,json=revokeReason,proto3" json:"revoke_reason,omitempty"`
 	RevokeTime   *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
 	// Ed25519 signature over the canonical content.
-	Signature     []byte `protobuf:"bytes,12,opt,name=signature,proto3" json:"signature,omitempty"`
-	KeyId         string `protobuf:"bytes,13,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Signature []byte `protobuf:"bytes,12,opt,name=signature,proto3" json:"signature,omitempty"`
+	KeyId     string `protobuf:"bytes,13,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The code that holders show to prove the certificate, e.g.
+	// 7QF3-M9XA-2KDP-R4TW-H: 80 random bits in Crockford base32 with its mod-37
+	// check symbol, in groups of four. Signed from canonical version 2 on.
+	VerificationCode string `protobuf:"bytes,14,opt,name=verification_code,json=verificationCode,proto3" json:"verification_code,omitempty"`
+	// Which canonical form the signature covers: 1 (KNK-CERTIFICATE-V1, without
+	// the verification code) or 2 (KNK-CERTIFICATE-V2); see the README.
+	CanonicalVersion int32 `protobuf:"varint,15,opt,name=canonical_version,json=canonicalVersion,proto3" json:"canonical_version,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Certificate) Reset() {
@@ -219,6 +226,20 @@ func (x *Certificate) GetKeyId() string {
 		return x.KeyId
 	}
 	return ""
+}
+
+func (x *Certificate) GetVerificationCode() string {
+	if x != nil {
+		return x.VerificationCode
+	}
+	return ""
+}
+
+func (x *Certificate) GetCanonicalVersion() int32 {
+	if x != nil {
+		return x.CanonicalVersion
+	}
+	return 0
 }
 
 // IssueCertificateRequest is the request of IssueCertificate.
@@ -513,8 +534,11 @@ func (x *RevokeCertificateRequest) GetReason() string {
 
 // VerifyCertificateRequest is the request of VerifyCertificate.
 type VerifyCertificateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The name an applicant claims; the answer says whether it matches
+	// (ignoring case, repeated spaces and accents).
+	HolderName    string `protobuf:"bytes,2,opt,name=holder_name,json=holderName,proto3" json:"holder_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -556,21 +580,92 @@ func (x *VerifyCertificateRequest) GetName() string {
 	return ""
 }
 
-// VerifyCertificateResponse is what anyone may learn about a certificate.
+func (x *VerifyCertificateRequest) GetHolderName() string {
+	if x != nil {
+		return x.HolderName
+	}
+	return ""
+}
+
+// VerifyCertificateByCodeRequest is the request of VerifyCertificateByCode.
+type VerifyCertificateByCodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The verification code; case, hyphens and spaces do not matter, I and L read
+	// as 1, O as 0.
+	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyCertificateByCodeRequest) Reset() {
+	*x = VerifyCertificateByCodeRequest{}
+	mi := &file_knk_v1_certificate_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyCertificateByCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyCertificateByCodeRequest) ProtoMessage() {}
+
+func (x *VerifyCertificateByCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_certificate_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyCertificateByCodeRequest.ProtoReflect.Descriptor instead.
+func (*VerifyCertificateByCodeRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *VerifyCertificateByCodeRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+// VerifyCertificateResponse is what a verifier learns about a certificate. The
+// fields marked "disclosed" are set only for a lookup by verification code or by
+// a key that may see the holder (admin, issuing unit, cadre's federation).
 type VerifyCertificateResponse struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	Valid        bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
-	State        Certificate_State      `protobuf:"varint,2,opt,name=state,proto3,enum=knk.v1.Certificate_State" json:"state,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Valid bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
+	State Certificate_State      `protobuf:"varint,2,opt,name=state,proto3,enum=knk.v1.Certificate_State" json:"state,omitempty"`
+	// Disclosed: the holder's full name.
 	HolderName   string                 `protobuf:"bytes,3,opt,name=holder_name,json=holderName,proto3" json:"holder_name,omitempty"`
 	ProvinceCode string                 `protobuf:"bytes,4,opt,name=province_code,json=provinceCode,proto3" json:"province_code,omitempty"`
 	Topics       []Topic                `protobuf:"varint,5,rep,packed,name=topics,proto3,enum=knk.v1.Topic" json:"topics,omitempty"`
 	Issuer       string                 `protobuf:"bytes,6,opt,name=issuer,proto3" json:"issuer,omitempty"`
 	IssueTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=issue_time,json=issueTime,proto3" json:"issue_time,omitempty"`
 	ExpireTime   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	Signature    []byte                 `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
-	KeyId        string                 `protobuf:"bytes,10,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Disclosed: Ed25519 signature over the canonical content.
+	Signature []byte `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Disclosed: the id of the published key that made the signature.
+	KeyId string `protobuf:"bytes,10,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	// certificates/{number}: the number is part of the signed content.
 	Name string `protobuf:"bytes,11,opt,name=name,proto3" json:"name,omitempty"`
+	// Disclosed: the code, part of the signed content from canonical version 2.
+	VerificationCode string `protobuf:"bytes,12,opt,name=verification_code,json=verificationCode,proto3" json:"verification_code,omitempty"`
+	// Which canonical form the signature covers: 1 or 2 (see the README).
+	CanonicalVersion int32 `protobuf:"varint,13,opt,name=canonical_version,json=canonicalVersion,proto3" json:"canonical_version,omitempty"`
+	// The holder's initials, one per word of the name, e.g. "S. R.".
+	HolderInitials string `protobuf:"bytes,14,opt,name=holder_initials,json=holderInitials,proto3" json:"holder_initials,omitempty"`
+	// Set when the request named a holder_name: whether it is the holder's.
+	NameMatches *bool `protobuf:"varint,15,opt,name=name_matches,json=nameMatches,proto3,oneof" json:"name_matches,omitempty"`
+	// When the certificate was revoked (state STATE_REVOKED).
+	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	// Disclosed: why it was revoked.
+	RevokeReason string `protobuf:"bytes,17,opt,name=revoke_reason,json=revokeReason,proto3" json:"revoke_reason,omitempty"`
 	// Why valid is false when state does not say, e.g. that the signing key was
 	// revoked for certificates signed from a given time.
 	InvalidReason string `protobuf:"bytes,20,opt,name=invalid_reason,json=invalidReason,proto3" json:"invalid_reason,omitempty"`
@@ -580,7 +675,7 @@ type VerifyCertificateResponse struct {
 
 func (x *VerifyCertificateResponse) Reset() {
 	*x = VerifyCertificateResponse{}
-	mi := &file_knk_v1_certificate_proto_msgTypes[7]
+	mi := &file_knk_v1_certificate_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -592,7 +687,7 @@ func (x *VerifyCertificateResponse) String() string {
 func (*VerifyCertificateResponse) ProtoMessage() {}
 
 func (x *VerifyCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_certificate_proto_msgTypes[7]
+	mi := &file_knk_v1_certificate_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -605,7 +700,7 @@ func (x *VerifyCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyCertificateResponse.ProtoReflect.Descriptor instead.
 func (*VerifyCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{7}
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *VerifyCertificateResponse) GetValid() bool {
@@ -685,6 +780,48 @@ func (x *VerifyCertificateResponse) GetName() string {
 	return ""
 }
 
+func (x *VerifyCertificateResponse) GetVerificationCode() string {
+	if x != nil {
+		return x.VerificationCode
+	}
+	return ""
+}
+
+func (x *VerifyCertificateResponse) GetCanonicalVersion() int32 {
+	if x != nil {
+		return x.CanonicalVersion
+	}
+	return 0
+}
+
+func (x *VerifyCertificateResponse) GetHolderInitials() string {
+	if x != nil {
+		return x.HolderInitials
+	}
+	return ""
+}
+
+func (x *VerifyCertificateResponse) GetNameMatches() bool {
+	if x != nil && x.NameMatches != nil {
+		return *x.NameMatches
+	}
+	return false
+}
+
+func (x *VerifyCertificateResponse) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+func (x *VerifyCertificateResponse) GetRevokeReason() string {
+	if x != nil {
+		return x.RevokeReason
+	}
+	return ""
+}
+
 func (x *VerifyCertificateResponse) GetInvalidReason() string {
 	if x != nil {
 		return x.InvalidReason
@@ -701,7 +838,7 @@ type ListSigningKeysRequest struct {
 
 func (x *ListSigningKeysRequest) Reset() {
 	*x = ListSigningKeysRequest{}
-	mi := &file_knk_v1_certificate_proto_msgTypes[8]
+	mi := &file_knk_v1_certificate_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +850,7 @@ func (x *ListSigningKeysRequest) String() string {
 func (*ListSigningKeysRequest) ProtoMessage() {}
 
 func (x *ListSigningKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_certificate_proto_msgTypes[8]
+	mi := &file_knk_v1_certificate_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +863,7 @@ func (x *ListSigningKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSigningKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListSigningKeysRequest) Descriptor() ([]byte, []int) {
-	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{8}
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{9}
 }
 
 // SigningKey is a public Ed25519 key that signed or signs certificates.
@@ -750,7 +887,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_knk_v1_certificate_proto_msgTypes[9]
+	mi := &file_knk_v1_certificate_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -762,7 +899,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_certificate_proto_msgTypes[9]
+	mi := &file_knk_v1_certificate_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -775,7 +912,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{9}
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SigningKey) GetKeyId() string {
@@ -837,7 +974,7 @@ type ListSigningKeysResponse struct {
 
 func (x *ListSigningKeysResponse) Reset() {
 	*x = ListSigningKeysResponse{}
-	mi := &file_knk_v1_certificate_proto_msgTypes[10]
+	mi := &file_knk_v1_certificate_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +986,7 @@ func (x *ListSigningKeysResponse) String() string {
 func (*ListSigningKeysResponse) ProtoMessage() {}
 
 func (x *ListSigningKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_certificate_proto_msgTypes[10]
+	mi := &file_knk_v1_certificate_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +999,7 @@ func (x *ListSigningKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSigningKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListSigningKeysResponse) Descriptor() ([]byte, []int) {
-	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{10}
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListSigningKeysResponse) GetKeys() []*SigningKey {
@@ -881,7 +1018,7 @@ type RotateSigningKeyRequest struct {
 
 func (x *RotateSigningKeyRequest) Reset() {
 	*x = RotateSigningKeyRequest{}
-	mi := &file_knk_v1_certificate_proto_msgTypes[11]
+	mi := &file_knk_v1_certificate_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1030,7 @@ func (x *RotateSigningKeyRequest) String() string {
 func (*RotateSigningKeyRequest) ProtoMessage() {}
 
 func (x *RotateSigningKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_certificate_proto_msgTypes[11]
+	mi := &file_knk_v1_certificate_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1043,7 @@ func (x *RotateSigningKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSigningKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateSigningKeyRequest) Descriptor() ([]byte, []int) {
-	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{11}
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{12}
 }
 
 // RevokeSigningKeyRequest is the request of RevokeSigningKey.
@@ -923,7 +1060,7 @@ type RevokeSigningKeyRequest struct {
 
 func (x *RevokeSigningKeyRequest) Reset() {
 	*x = RevokeSigningKeyRequest{}
-	mi := &file_knk_v1_certificate_proto_msgTypes[12]
+	mi := &file_knk_v1_certificate_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1072,7 @@ func (x *RevokeSigningKeyRequest) String() string {
 func (*RevokeSigningKeyRequest) ProtoMessage() {}
 
 func (x *RevokeSigningKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_certificate_proto_msgTypes[12]
+	mi := &file_knk_v1_certificate_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1085,7 @@ func (x *RevokeSigningKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSigningKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeSigningKeyRequest) Descriptor() ([]byte, []int) {
-	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{12}
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RevokeSigningKeyRequest) GetKeyId() string {
@@ -978,7 +1115,7 @@ type ResignCertificatesRequest struct {
 
 func (x *ResignCertificatesRequest) Reset() {
 	*x = ResignCertificatesRequest{}
-	mi := &file_knk_v1_certificate_proto_msgTypes[13]
+	mi := &file_knk_v1_certificate_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1127,7 @@ func (x *ResignCertificatesRequest) String() string {
 func (*ResignCertificatesRequest) ProtoMessage() {}
 
 func (x *ResignCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_certificate_proto_msgTypes[13]
+	mi := &file_knk_v1_certificate_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1140,7 @@ func (x *ResignCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResignCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ResignCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{13}
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResignCertificatesRequest) GetKeyId() string {
@@ -1035,7 +1172,7 @@ type ResignCertificatesResponse struct {
 
 func (x *ResignCertificatesResponse) Reset() {
 	*x = ResignCertificatesResponse{}
-	mi := &file_knk_v1_certificate_proto_msgTypes[14]
+	mi := &file_knk_v1_certificate_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1184,7 @@ func (x *ResignCertificatesResponse) String() string {
 func (*ResignCertificatesResponse) ProtoMessage() {}
 
 func (x *ResignCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_certificate_proto_msgTypes[14]
+	mi := &file_knk_v1_certificate_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1197,7 @@ func (x *ResignCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResignCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ResignCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{14}
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResignCertificatesResponse) GetResigned() int32 {
@@ -1088,7 +1225,7 @@ var File_knk_v1_certificate_proto protoreflect.FileDescriptor
 
 const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\n" +
-	"\x18knk/v1/certificate.proto\x12\x06knk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13knk/v1/common.proto\"\xd8\x04\n" +
+	"\x18knk/v1/certificate.proto\x12\x06knk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13knk/v1/common.proto\"\xb2\x05\n" +
 	"\vCertificate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x14\n" +
 	"\x05cadre\x18\x02 \x01(\tR\x05cadre\x12\x1f\n" +
@@ -1107,7 +1244,9 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\vrevoke_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"revokeTime\x12\x1c\n" +
 	"\tsignature\x18\f \x01(\fR\tsignature\x12\x15\n" +
-	"\x06key_id\x18\r \x01(\tR\x05keyId\"U\n" +
+	"\x06key_id\x18\r \x01(\tR\x05keyId\x12+\n" +
+	"\x11verification_code\x18\x0e \x01(\tR\x10verificationCode\x12+\n" +
+	"\x11canonical_version\x18\x0f \x01(\x05R\x10canonicalVersion\"U\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vSTATE_VALID\x10\x01\x12\x11\n" +
@@ -1132,9 +1271,13 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"P\n" +
 	"\x18RevokeCertificateRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
-	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\"3\n" +
+	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\"T\n" +
 	"\x18VerifyCertificateRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\xcf\x03\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1f\n" +
+	"\vholder_name\x18\x02 \x01(\tR\n" +
+	"holderName\"9\n" +
+	"\x1eVerifyCertificateByCodeRequest\x12\x17\n" +
+	"\x04code\x18\x01 \x01(\tB\x03\xe0A\x02R\x04code\"\xed\x05\n" +
 	"\x19VerifyCertificateResponse\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x12/\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x19.knk.v1.Certificate.StateR\x05state\x12\x1f\n" +
@@ -1150,8 +1293,16 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\tsignature\x18\t \x01(\fR\tsignature\x12\x15\n" +
 	"\x06key_id\x18\n" +
 	" \x01(\tR\x05keyId\x12\x12\n" +
-	"\x04name\x18\v \x01(\tR\x04name\x12%\n" +
-	"\x0einvalid_reason\x18\x14 \x01(\tR\rinvalidReason\"\x18\n" +
+	"\x04name\x18\v \x01(\tR\x04name\x12+\n" +
+	"\x11verification_code\x18\f \x01(\tR\x10verificationCode\x12+\n" +
+	"\x11canonical_version\x18\r \x01(\x05R\x10canonicalVersion\x12'\n" +
+	"\x0fholder_initials\x18\x0e \x01(\tR\x0eholderInitials\x12&\n" +
+	"\fname_matches\x18\x0f \x01(\bH\x00R\vnameMatches\x88\x01\x01\x12;\n" +
+	"\vrevoke_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\x12#\n" +
+	"\rrevoke_reason\x18\x11 \x01(\tR\frevokeReason\x12%\n" +
+	"\x0einvalid_reason\x18\x14 \x01(\tR\rinvalidReasonB\x0f\n" +
+	"\r_name_matches\"\x18\n" +
 	"\x16ListSigningKeysRequest\"\xb1\x02\n" +
 	"\n" +
 	"SigningKey\x12\x15\n" +
@@ -1178,13 +1329,14 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\bresigned\x18\x01 \x01(\x05R\bresigned\x12\x1c\n" +
 	"\tremaining\x18\x02 \x01(\x03R\tremaining\x12\x1c\n" +
 	"\n" +
-	"new_key_id\x18\x03 \x01(\tR\bnewKeyId2\x9b\b\n" +
+	"new_key_id\x18\x03 \x01(\tR\bnewKeyId2\xa4\t\n" +
 	"\x12CertificateService\x12e\n" +
 	"\x10IssueCertificate\x12\x1f.knk.v1.IssueCertificateRequest\x1a\x13.knk.v1.Certificate\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/certificates\x12g\n" +
 	"\x0eGetCertificate\x12\x1d.knk.v1.GetCertificateRequest\x1a\x13.knk.v1.Certificate\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=certificates/*}\x12o\n" +
 	"\x10ListCertificates\x12\x1f.knk.v1.ListCertificatesRequest\x1a .knk.v1.ListCertificatesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/certificates\x12w\n" +
 	"\x11RevokeCertificate\x12 .knk.v1.RevokeCertificateRequest\x1a\x13.knk.v1.Certificate\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/{name=certificates/*}:revoke\x12\x82\x01\n" +
-	"\x11VerifyCertificate\x12 .knk.v1.VerifyCertificateRequest\x1a!.knk.v1.VerifyCertificateResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{name=certificates/*}:verify\x12d\n" +
+	"\x11VerifyCertificate\x12 .knk.v1.VerifyCertificateRequest\x1a!.knk.v1.VerifyCertificateResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{name=certificates/*}:verify\x12\x86\x01\n" +
+	"\x17VerifyCertificateByCode\x12&.knk.v1.VerifyCertificateByCodeRequest\x1a!.knk.v1.VerifyCertificateResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/verifications/{code}\x12d\n" +
 	"\x0fListSigningKeys\x12\x1e.knk.v1.ListSigningKeysRequest\x1a\x1f.knk.v1.ListSigningKeysResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/keys\x12c\n" +
 	"\x10RotateSigningKey\x12\x1f.knk.v1.RotateSigningKeyRequest\x1a\x12.knk.v1.SigningKey\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/keys:rotate\x12l\n" +
@@ -1204,67 +1356,71 @@ func file_knk_v1_certificate_proto_rawDescGZIP() []byte {
 }
 
 var file_knk_v1_certificate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_knk_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_knk_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_knk_v1_certificate_proto_goTypes = []any{
-	(Certificate_State)(0),             // 0: knk.v1.Certificate.State
-	(*Certificate)(nil),                // 1: knk.v1.Certificate
-	(*IssueCertificateRequest)(nil),    // 2: knk.v1.IssueCertificateRequest
-	(*GetCertificateRequest)(nil),      // 3: knk.v1.GetCertificateRequest
-	(*ListCertificatesRequest)(nil),    // 4: knk.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),   // 5: knk.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),   // 6: knk.v1.RevokeCertificateRequest
-	(*VerifyCertificateRequest)(nil),   // 7: knk.v1.VerifyCertificateRequest
-	(*VerifyCertificateResponse)(nil),  // 8: knk.v1.VerifyCertificateResponse
-	(*ListSigningKeysRequest)(nil),     // 9: knk.v1.ListSigningKeysRequest
-	(*SigningKey)(nil),                 // 10: knk.v1.SigningKey
-	(*ListSigningKeysResponse)(nil),    // 11: knk.v1.ListSigningKeysResponse
-	(*RotateSigningKeyRequest)(nil),    // 12: knk.v1.RotateSigningKeyRequest
-	(*RevokeSigningKeyRequest)(nil),    // 13: knk.v1.RevokeSigningKeyRequest
-	(*ResignCertificatesRequest)(nil),  // 14: knk.v1.ResignCertificatesRequest
-	(*ResignCertificatesResponse)(nil), // 15: knk.v1.ResignCertificatesResponse
-	(Topic)(0),                         // 16: knk.v1.Topic
-	(*timestamppb.Timestamp)(nil),      // 17: google.protobuf.Timestamp
+	(Certificate_State)(0),                 // 0: knk.v1.Certificate.State
+	(*Certificate)(nil),                    // 1: knk.v1.Certificate
+	(*IssueCertificateRequest)(nil),        // 2: knk.v1.IssueCertificateRequest
+	(*GetCertificateRequest)(nil),          // 3: knk.v1.GetCertificateRequest
+	(*ListCertificatesRequest)(nil),        // 4: knk.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),       // 5: knk.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),       // 6: knk.v1.RevokeCertificateRequest
+	(*VerifyCertificateRequest)(nil),       // 7: knk.v1.VerifyCertificateRequest
+	(*VerifyCertificateByCodeRequest)(nil), // 8: knk.v1.VerifyCertificateByCodeRequest
+	(*VerifyCertificateResponse)(nil),      // 9: knk.v1.VerifyCertificateResponse
+	(*ListSigningKeysRequest)(nil),         // 10: knk.v1.ListSigningKeysRequest
+	(*SigningKey)(nil),                     // 11: knk.v1.SigningKey
+	(*ListSigningKeysResponse)(nil),        // 12: knk.v1.ListSigningKeysResponse
+	(*RotateSigningKeyRequest)(nil),        // 13: knk.v1.RotateSigningKeyRequest
+	(*RevokeSigningKeyRequest)(nil),        // 14: knk.v1.RevokeSigningKeyRequest
+	(*ResignCertificatesRequest)(nil),      // 15: knk.v1.ResignCertificatesRequest
+	(*ResignCertificatesResponse)(nil),     // 16: knk.v1.ResignCertificatesResponse
+	(Topic)(0),                             // 17: knk.v1.Topic
+	(*timestamppb.Timestamp)(nil),          // 18: google.protobuf.Timestamp
 }
 var file_knk_v1_certificate_proto_depIdxs = []int32{
-	16, // 0: knk.v1.Certificate.topics:type_name -> knk.v1.Topic
-	17, // 1: knk.v1.Certificate.issue_time:type_name -> google.protobuf.Timestamp
-	17, // 2: knk.v1.Certificate.expire_time:type_name -> google.protobuf.Timestamp
+	17, // 0: knk.v1.Certificate.topics:type_name -> knk.v1.Topic
+	18, // 1: knk.v1.Certificate.issue_time:type_name -> google.protobuf.Timestamp
+	18, // 2: knk.v1.Certificate.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: knk.v1.Certificate.state:type_name -> knk.v1.Certificate.State
-	17, // 4: knk.v1.Certificate.revoke_time:type_name -> google.protobuf.Timestamp
+	18, // 4: knk.v1.Certificate.revoke_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: knk.v1.ListCertificatesRequest.state:type_name -> knk.v1.Certificate.State
 	1,  // 6: knk.v1.ListCertificatesResponse.certificates:type_name -> knk.v1.Certificate
 	0,  // 7: knk.v1.VerifyCertificateResponse.state:type_name -> knk.v1.Certificate.State
-	16, // 8: knk.v1.VerifyCertificateResponse.topics:type_name -> knk.v1.Topic
-	17, // 9: knk.v1.VerifyCertificateResponse.issue_time:type_name -> google.protobuf.Timestamp
-	17, // 10: knk.v1.VerifyCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
-	17, // 11: knk.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
-	17, // 12: knk.v1.SigningKey.revoke_time:type_name -> google.protobuf.Timestamp
-	17, // 13: knk.v1.SigningKey.revoked_from:type_name -> google.protobuf.Timestamp
-	10, // 14: knk.v1.ListSigningKeysResponse.keys:type_name -> knk.v1.SigningKey
-	17, // 15: knk.v1.RevokeSigningKeyRequest.revoked_from:type_name -> google.protobuf.Timestamp
-	2,  // 16: knk.v1.CertificateService.IssueCertificate:input_type -> knk.v1.IssueCertificateRequest
-	3,  // 17: knk.v1.CertificateService.GetCertificate:input_type -> knk.v1.GetCertificateRequest
-	4,  // 18: knk.v1.CertificateService.ListCertificates:input_type -> knk.v1.ListCertificatesRequest
-	6,  // 19: knk.v1.CertificateService.RevokeCertificate:input_type -> knk.v1.RevokeCertificateRequest
-	7,  // 20: knk.v1.CertificateService.VerifyCertificate:input_type -> knk.v1.VerifyCertificateRequest
-	9,  // 21: knk.v1.CertificateService.ListSigningKeys:input_type -> knk.v1.ListSigningKeysRequest
-	12, // 22: knk.v1.CertificateService.RotateSigningKey:input_type -> knk.v1.RotateSigningKeyRequest
-	13, // 23: knk.v1.CertificateService.RevokeSigningKey:input_type -> knk.v1.RevokeSigningKeyRequest
-	14, // 24: knk.v1.CertificateService.ResignCertificates:input_type -> knk.v1.ResignCertificatesRequest
-	1,  // 25: knk.v1.CertificateService.IssueCertificate:output_type -> knk.v1.Certificate
-	1,  // 26: knk.v1.CertificateService.GetCertificate:output_type -> knk.v1.Certificate
-	5,  // 27: knk.v1.CertificateService.ListCertificates:output_type -> knk.v1.ListCertificatesResponse
-	1,  // 28: knk.v1.CertificateService.RevokeCertificate:output_type -> knk.v1.Certificate
-	8,  // 29: knk.v1.CertificateService.VerifyCertificate:output_type -> knk.v1.VerifyCertificateResponse
-	11, // 30: knk.v1.CertificateService.ListSigningKeys:output_type -> knk.v1.ListSigningKeysResponse
-	10, // 31: knk.v1.CertificateService.RotateSigningKey:output_type -> knk.v1.SigningKey
-	10, // 32: knk.v1.CertificateService.RevokeSigningKey:output_type -> knk.v1.SigningKey
-	15, // 33: knk.v1.CertificateService.ResignCertificates:output_type -> knk.v1.ResignCertificatesResponse
-	25, // [25:34] is the sub-list for method output_type
-	16, // [16:25] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	17, // 8: knk.v1.VerifyCertificateResponse.topics:type_name -> knk.v1.Topic
+	18, // 9: knk.v1.VerifyCertificateResponse.issue_time:type_name -> google.protobuf.Timestamp
+	18, // 10: knk.v1.VerifyCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	18, // 11: knk.v1.VerifyCertificateResponse.revoke_time:type_name -> google.protobuf.Timestamp
+	18, // 12: knk.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
+	18, // 13: knk.v1.SigningKey.revoke_time:type_name -> google.protobuf.Timestamp
+	18, // 14: knk.v1.SigningKey.revoked_from:type_name -> google.protobuf.Timestamp
+	11, // 15: knk.v1.ListSigningKeysResponse.keys:type_name -> knk.v1.SigningKey
+	18, // 16: knk.v1.RevokeSigningKeyRequest.revoked_from:type_name -> google.protobuf.Timestamp
+	2,  // 17: knk.v1.CertificateService.IssueCertificate:input_type -> knk.v1.IssueCertificateRequest
+	3,  // 18: knk.v1.CertificateService.GetCertificate:input_type -> knk.v1.GetCertificateRequest
+	4,  // 19: knk.v1.CertificateService.ListCertificates:input_type -> knk.v1.ListCertificatesRequest
+	6,  // 20: knk.v1.CertificateService.RevokeCertificate:input_type -> knk.v1.RevokeCertificateRequest
+	7,  // 21: knk.v1.CertificateService.VerifyCertificate:input_type -> knk.v1.VerifyCertificateRequest
+	8,  // 22: knk.v1.CertificateService.VerifyCertificateByCode:input_type -> knk.v1.VerifyCertificateByCodeRequest
+	10, // 23: knk.v1.CertificateService.ListSigningKeys:input_type -> knk.v1.ListSigningKeysRequest
+	13, // 24: knk.v1.CertificateService.RotateSigningKey:input_type -> knk.v1.RotateSigningKeyRequest
+	14, // 25: knk.v1.CertificateService.RevokeSigningKey:input_type -> knk.v1.RevokeSigningKeyRequest
+	15, // 26: knk.v1.CertificateService.ResignCertificates:input_type -> knk.v1.ResignCertificatesRequest
+	1,  // 27: knk.v1.CertificateService.IssueCertificate:output_type -> knk.v1.Certificate
+	1,  // 28: knk.v1.CertificateService.GetCertificate:output_type -> knk.v1.Certificate
+	5,  // 29: knk.v1.CertificateService.ListCertificates:output_type -> knk.v1.ListCertificatesResponse
+	1,  // 30: knk.v1.CertificateService.RevokeCertificate:output_type -> knk.v1.Certificate
+	9,  // 31: knk.v1.CertificateService.VerifyCertificate:output_type -> knk.v1.VerifyCertificateResponse
+	9,  // 32: knk.v1.CertificateService.VerifyCertificateByCode:output_type -> knk.v1.VerifyCertificateResponse
+	12, // 33: knk.v1.CertificateService.ListSigningKeys:output_type -> knk.v1.ListSigningKeysResponse
+	11, // 34: knk.v1.CertificateService.RotateSigningKey:output_type -> knk.v1.SigningKey
+	11, // 35: knk.v1.CertificateService.RevokeSigningKey:output_type -> knk.v1.SigningKey
+	16, // 36: knk.v1.CertificateService.ResignCertificates:output_type -> knk.v1.ResignCertificatesResponse
+	27, // [27:37] is the sub-list for method output_type
+	17, // [17:27] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_knk_v1_certificate_proto_init() }
@@ -1273,13 +1429,14 @@ func file_knk_v1_certificate_proto_init() {
 		return
 	}
 	file_knk_v1_common_proto_init()
+	file_knk_v1_certificate_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_knk_v1_certificate_proto_rawDesc), len(file_knk_v1_certificate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
