@@ -352,12 +352,7 @@ func TestRevokeSigningKeyFromATime(t *testing.T) {
 // replica is what the other signs with at once.
 func TestRotationSeenByOtherReplica(t *testing.T) {
 	t.Parallel()
-	if dbtest.Engine() != "postgres" {
-		t.Skip("PostgreSQL only: replicas")
-	}
-	dsn := dbtest.DSN(t, "postgres")
-	w := setupAt(t, dsn)
-	b := testenv.StartWith(t, dsn, func(cfg *testenv.Config) { cfg.Now = w.Clock.Now })
+	w, b := twoReplicas(t)
 	nk, err := b.Certs.RotateSigningKey(testenv.Ctx(w.AdminKey), &knkv1.RotateSigningKeyRequest{})
 	if err != nil {
 		t.Fatal(err)
