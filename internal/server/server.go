@@ -202,7 +202,7 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	s.gwLis = newGatewayListener()
 	s.gwClient, err = s.gwLis.dial(
 		// An import summary lists every rejected row: let a large one through.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)))
 	if err != nil {
 		return nil, err
 	}
