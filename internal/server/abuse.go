@@ -3,6 +3,7 @@ package server
 import (
 	"net/netip"
 	"strings"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -27,8 +28,9 @@ var (
 	DefaultFailedAuthLimit = Limit{PerMinute: 10, Burst: 10}
 )
 
-// limiter builds the limiter of l, or of def when l is zero; nil when l is off.
-func (l Limit) limiter(def Limit) *ratelimit.Limiter {
+// limiter builds the limiter of l, or of def when l is zero, on the clock now;
+// nil when l is off.
+func (l Limit) limiter(def Limit, now func() time.Time) *ratelimit.Limiter {
 	if l == (Limit{}) {
 		l = def
 	}
@@ -38,7 +40,9 @@ func (l Limit) limiter(def Limit) *ratelimit.Limiter {
 	if l.Burst <= 0 {
 		l.Burst = def.Burst
 	}
-	return ratelimit.New(ratelimit.PerMinute(l.PerMinute), l.Burst)
+	lim := ratelimit.New(ratelimit.PerMinute(l.PerMinute), l.Burst)
+	lim.Now = now
+	return lim
 }
 
 // anonymousLimited reports whether a call of method without a key counts against

@@ -135,7 +135,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	orgs := &organization.Service{DB: s.db, Now: cfg.Now}
 	s.guard = &guard{log: cfg.Logger, keys: orgs, proxies: cfg.TrustedProxies, publicReflection: cfg.PublicReflection,
-		anonymous: cfg.AnonymousLimit.limiter(DefaultAnonymousLimit), failedAuth: cfg.FailedAuthLimit.limiter(DefaultFailedAuthLimit)}
+		anonymous:  cfg.AnonymousLimit.limiter(DefaultAnonymousLimit, cfg.Now),
+		failedAuth: cfg.FailedAuthLimit.limiter(DefaultFailedAuthLimit, cfg.Now)}
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.guard.unary),
 		grpc.ChainStreamInterceptor(s.guard.stream),
@@ -253,8 +254,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	g.Go(func() error { return s.grpc.Serve(s.grpcLis) })
 	g.Go(func() error { return s.grpc.Serve(s.gwLis) })
 	if s.tls != nil {
+		hup := sighup() // before the first log line, so a SIGHUP after it always reloads
 		g.Go(func() error {
-			s.tls.certs.watch(gctx, s.cfg.TLSReloadInterval)
+			s.tls.certs.watch(gctx, hup, s.cfg.TLSReloadInterval)
 			return nil
 		})
 	}

@@ -74,11 +74,16 @@ func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 	return r.cert.Load(), nil
 }
 
-// watch reloads on SIGHUP and, checking every interval, when a file changed,
-// until ctx is done.
-func (r *certReloader) watch(ctx context.Context, interval time.Duration) {
+// sighup starts catching SIGHUP (whose default action would end knkd).
+func sighup() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// watch reloads on a signal from hup and, checking every interval, when a file
+// changed, until ctx is done.
+func (r *certReloader) watch(ctx context.Context, hup chan os.Signal, interval time.Duration) {
 	defer signal.Stop(hup)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
