@@ -73,22 +73,22 @@ func (g *guard) call(ctx context.Context, method string, run func(context.Contex
 		}
 	}()
 
-	authz := first(md, "authorization")
+	// "authorization: Bearer <key>"; anything else in the header is a wrong key.
+	key := strings.TrimSpace(strings.TrimPrefix(first(md, "authorization"), "Bearer "))
 	public := auth.Public(method) && (g.publicReflection || !reflectionMethod(method))
 	switch {
-	case public && authz == "":
+	case public && key == "":
 		if !internalCall && anonymousLimited(method) {
 			if err := allow(g.anonymous, client, "calls without an API key"); err != nil {
 				return err
 			}
 		}
-	case authz == "":
+	case key == "":
 		return api.Error(codes.Unauthenticated, "MISSING_KEY", "this call needs an API key: send 'authorization: Bearer <key>'")
 	default:
 		// A key is checked even on a public method: a keyed caller is not held to
 		// the anonymous limit, and a public method may show a keyed caller more.
-		secret, _ := strings.CutPrefix(authz, "Bearer ")
-		p, err := g.keys.Authenticate(ctx, secret)
+		p, err := g.keys.Authenticate(ctx, key)
 		if status.Code(err) == codes.Unauthenticated && !internalCall {
 			if err := allow(g.failedAuth, client, "calls with a wrong API key"); err != nil {
 				return err
