@@ -75,6 +75,7 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	args           []string // the command line, to refuse secrets on it
+	plaintext      bool     // the connection does not use TLS
 	cc             *grpc.ClientConn
 }
 
@@ -116,7 +117,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	a := &app{ctx: ctx, g: &c.Globals, stdin: stdin, stdout: stdout, stderr: stderr, args: args}
 	defer a.close()
-	return describe(kctx.Run(a))
+	err = describe(kctx.Run(a))
+	if err != nil && a.plaintext && strings.Contains(err.Error(), "server preface") {
+		err = fmt.Errorf("%w\n  knkd may be serving TLS: pass --ca FILE (or set KNK_CA)", err)
+	}
+	return err
 }
 
 // conn dials knkd once, over TLS unless the address is loopback or --insecure is
@@ -130,7 +135,8 @@ func (a *app) conn() (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.g.Key != "" && !loopback(a.g.Addr) && creds.Info().SecurityProtocol != "tls" {
+	a.plaintext = creds.Info().SecurityProtocol != "tls"
+	if a.g.Key != "" && !loopback(a.g.Addr) && a.plaintext {
 		fmt.Fprintf(a.stderr, "knkctl: warning: sending the API key without TLS to %s\n", a.g.Addr)
 	}
 	cc, err := grpc.NewClient(a.g.Addr,

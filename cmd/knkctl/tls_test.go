@@ -32,6 +32,9 @@ func TestKnkctlOverTLS(t *testing.T) {
 			t.Errorf("%s: answered %s", tt.name, out)
 		}
 	}
+	if _, _, err := e2eRun(t, "", append(base, "orgs", "list")...); err == nil || !strings.Contains(err.Error(), "pass --ca") {
+		t.Errorf("plaintext to a TLS port: %v, want a hint to pass --ca", err)
+	}
 	if _, _, err := e2eRun(t, "", append(withTLS, "--insecure", "orgs", "list")...); err == nil || !strings.Contains(err.Error(), "--insecure") {
 		t.Errorf("--insecure with --ca: %v, want a refusal", err)
 	}
