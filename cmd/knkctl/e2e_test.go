@@ -253,13 +253,8 @@ func TestE2EImportListLookup(t *testing.T) {
 	e2eReport(t, roster+".rejections.csv", bad)
 	e2eReport(t, roster+".warnings.csv", warned)
 
-<<<<<<< HEAD
 	again, _, _ := e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key-file", testKeyFile(t, fed), "import", "--rejections", filepath.Join(dir, "again.csv"), roster)
-	want = fmt.Sprintf("created: 0\nunchanged: %d\nwarned: %d\nduplicate: 0\nrejected: %d\nwarnings: %s\nrejections: %s\n",
-=======
-	again, _, _ := e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key", fed, "import", "--rejections", filepath.Join(dir, "again.csv"), roster)
 	want = fmt.Sprintf("created: 0\nupdated: 0\nunchanged: %d\nchanged: 0\nwarned: %d\nduplicate: 0\nrejected: %d\nwarnings: %s\nrejections: %s\n",
->>>>>>> main
 		good, len(warned), len(bad), roster+".warnings.csv", filepath.Join(dir, "again.csv"))
 	if again != want {
 		t.Errorf("second import printed\n%s\nwant\n%s", again, want)
