@@ -131,10 +131,13 @@ func TestFilesWithPersonalDataArePrivate(t *testing.T) {
 			os.WriteFile(rej, []byte("old\n"), 0o644)
 			os.Chmod(rej, 0o644)
 		}
-		e2eRun(t, "", "--addr", env.Server.GRPCAddr(), "--key", fed, "import", roster) // fails: a row is rejected
+		_, stderr, runErr := e2eRun(t, "", "--addr", env.Server.GRPCAddr(), "--key-file", testKeyFile(t, fed), "import", roster) // fails: a row is rejected
 		st, err := os.Stat(rej)
-		if err != nil || st.Mode().Perm() != 0o600 {
-			t.Errorf("rejections file (existing before: %v): mode %v, %v; want 0600", existing, st.Mode().Perm(), err)
+		if err != nil {
+			t.Fatalf("no rejections file: %v (import: %v, %s)", err, runErr, stderr)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("rejections file (existing before: %v): mode %04o; want 0600", existing, st.Mode().Perm())
 		}
 	}
 }
