@@ -298,6 +298,7 @@ func TestSecurityHeaders(t *testing.T) {
 		{"keyed 405", http.MethodPut, "/v1/cadres", keyed, true},
 		{"anonymous verification", http.MethodGet, verifyPath, nil, true},
 		{"missing key", http.MethodGet, "/v1/cadres", nil, true},
+		{"verification page", http.MethodGet, "/verify/7QF3-M9XA-2KDP-R4TW-H", nil, true},
 	}
 	for _, tt := range tests {
 		_, h, _ := send(t, e, tt.method, tt.path, tt.header)
