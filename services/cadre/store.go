@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/auth"
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/topic"
 )
@@ -131,4 +132,42 @@ func list(ctx context.Context, q db.Querier, f filter, after string, limit int) 
 	}
 	return db.All(ctx, q, scan, `SELECT `+columns+` FROM cadres WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, append(args, limit)...)
+}
+
+// scope is the condition over the cadres table that selects the cadres p may
+// read: a federation its own, a provincial unit or inspectorate those of its
+// province, admin and national organizations all.
+func scope(p auth.Principal) (string, []any) {
+	switch {
+	case p.Kind == auth.Admin:
+		return "1 = 1", nil
+	case p.Kind == auth.Federation:
+		return "federation = ?", []any{p.Org}
+	case p.Kind != auth.TrainingUnit && p.Kind != auth.Inspector:
+		return "1 = 0", nil
+	case p.Province != "":
+		return "province_code = ?", []any{p.Province}
+	}
+	return "1 = 1", nil
+}
+
+// ScopeSQL is the condition, over column (which holds cadre ids, e.g.
+// "cadre_id"), that keeps the rows about cadres p may read. Other services add it
+// to their queries so that pages are filtered before they are cut.
+func ScopeSQL(p auth.Principal, column string) (string, []any) {
+	cond, args := scope(p)
+	if cond == "1 = 1" || cond == "1 = 0" {
+		return cond, nil
+	}
+	return column + " IN (SELECT id FROM cadres WHERE " + cond + ")", args
+}
+
+// getVisible reads the cadre whose key column ("id" or "nik") is value, if p may
+// read it. A cadre outside p's scope and one that does not exist both give
+// sql.ErrNoRows from the same single indexed query, so neither the answer nor its
+// time tells them apart. lock is "" or tx.ForUpdate().
+func getVisible(ctx context.Context, q db.Querier, p auth.Principal, key, value, lock string) (*knkv1.Cadre, error) {
+	cond, args := scope(p)
+	return scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM cadres WHERE `+key+` = ? AND `+cond+lock,
+		append([]any{value}, args...)...))
 }
