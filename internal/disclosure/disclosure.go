@@ -273,3 +273,10 @@ func Apply(m proto.Message, a Audience) {
 func Visible(msg protoreflect.FullName, name string, a Audience) bool {
 	return byMessage[msg].Field(name).For(a) != Hidden
 }
+
+// InScope is the audience of p for a record that the query already restricted
+// to cadres in p's scope, where a federation only ever reads its own cadres'
+// records; unit is as in Of.
+func InScope(p auth.Principal, unit string) Audience {
+	return Of(p, p.OrgName(), unit)
+}

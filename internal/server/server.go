@@ -49,6 +49,9 @@ type Config struct {
 	ValidYears int
 	// ExpiryInterval is how often the expiry sweep runs; negative disables it.
 	ExpiryInterval time.Duration
+	// NIKChecksPerMinute bounds, per API key, the answers that tell whether a NIK
+	// is registered (default 120; negative: no limit).
+	NIKChecksPerMinute int
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
 }
@@ -88,6 +91,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.ExpiryInterval == 0 {
 		cfg.ExpiryInterval = time.Minute
 	}
+	if cfg.NIKChecksPerMinute == 0 {
+		cfg.NIKChecksPerMinute = 120
+	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
@@ -106,7 +112,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		grpc.ChainStreamInterceptor(streamInterceptor(cfg.Logger, orgs)),
 	)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
-	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge}
+	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge,
+		Guard: cadre.NewGuard(cfg.NIKChecksPerMinute, cfg.Logger, cfg.Now)}
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
 	train := &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark}
 	knkv1.RegisterTrainingServiceServer(s.grpc, train)
@@ -116,7 +123,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears}
 	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)
-	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs})
+	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs, Scope: cadre.ScopeSQL})
 	knkv1.RegisterEventServiceServer(s.grpc, &event.Service{DB: s.db, Stopping: s.stopping})
 	knkv1.RegisterStatsServiceServer(s.grpc, &stats.Service{DB: s.db, Cadres: cadres, Training: train})
 	s.health = health.NewServer()

@@ -171,3 +171,87 @@ func getVisible(ctx context.Context, q db.Querier, p auth.Principal, key, value,
 	return scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM cadres WHERE `+key+` = ? AND `+cond+lock,
 		append([]any{value}, args...)...))
 }
+
+const transferColumns = `id, cadre_id, from_federation, to_federation, state, reject_reason, create_time, decide_time`
+
+func scanTransfer(row db.Scanner) (*knkv1.TransferRequest, error) {
+	var (
+		t                  knkv1.TransferRequest
+		tid, cid, from, to string
+		state              int32
+		created, decided   int64
+	)
+	if err := row.Scan(&tid, &cid, &from, &to, &state, &t.RejectReason, &created, &decided); err != nil {
+		return nil, err
+	}
+	t.Name, t.Cadre = "transferRequests/"+tid, "cadres/"+cid
+	t.FromFederation, t.ToFederation = "organizations/"+from, "organizations/"+to
+	t.State = knkv1.TransferRequest_State(state)
+	t.CreateTime = timestamppb.New(time.UnixMicro(created))
+	if decided != 0 {
+		t.DecideTime = timestamppb.New(time.UnixMicro(decided))
+	}
+	return &t, nil
+}
+
+// insertTransfer stores a pending request; it reports false, writing nothing,
+// when the same federation already has one pending for the cadre.
+func insertTransfer(ctx context.Context, tx *db.Tx, t *knkv1.TransferRequest) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO transfer_requests (`+transferColumns+`)
+		VALUES (?, ?, ?, ?, ?, '', ?, 0) ON CONFLICT DO NOTHING`,
+		strings.TrimPrefix(t.Name, "transferRequests/"), id(t.Cadre), fedID(t.FromFederation), fedID(t.ToFederation),
+		int32(t.State), t.CreateTime.AsTime().UnixMicro())
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// getTransferForUpdate reads a transfer request that p may see (admin: all; a
+// federation: those asking for its cadres or made by it) and locks it.
+func getTransferForUpdate(ctx context.Context, tx *db.Tx, p auth.Principal, tid string) (*knkv1.TransferRequest, error) {
+	cond, args := transferScope(p)
+	return scanTransfer(tx.QueryRowContext(ctx, `SELECT `+transferColumns+` FROM transfer_requests WHERE id = ? AND `+
+		cond+tx.ForUpdate(), append([]any{tid}, args...)...))
+}
+
+func transferScope(p auth.Principal) (string, []any) {
+	if p.Kind == auth.Admin {
+		return "1 = 1", nil
+	}
+	return "(from_federation = ? OR to_federation = ?)", []any{p.Org, p.Org}
+}
+
+// decideTransfer sets the state of a pending request.
+func decideTransfer(ctx context.Context, tx *db.Tx, tid string, state knkv1.TransferRequest_State, reason string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE transfer_requests SET state = ?, reject_reason = ?, decide_time = ?
+		WHERE id = ? AND state = ?`, int32(state), reason, now.UnixMicro(), tid, int32(knkv1.TransferRequest_STATE_PENDING))
+	return err
+}
+
+// pendingTransfers lists the ids of the requests pending for a cadre.
+func pendingTransfers(ctx context.Context, tx *db.Tx, cadreID string) ([]string, error) {
+	return db.All(ctx, tx, func(r db.Scanner) (string, error) {
+		var s string
+		return s, r.Scan(&s)
+	}, `SELECT id FROM transfer_requests WHERE cadre_id = ? AND state = ? ORDER BY id`,
+		cadreID, int32(knkv1.TransferRequest_STATE_PENDING))
+}
+
+// setFederation moves a cadre to another federation.
+func setFederation(ctx context.Context, tx *db.Tx, cadreID, federation string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE cadres SET federation = ?, update_time = ?, version = version + 1 WHERE id = ?`,
+		fedID(federation), now.UnixMicro(), cadreID)
+	return err
+}
+
+// listTransfers returns a page of the requests p may see, by id.
+func listTransfers(ctx context.Context, q db.Querier, p auth.Principal, state knkv1.TransferRequest_State, after string, limit int) ([]*knkv1.TransferRequest, error) {
+	cond, args := transferScope(p)
+	query, args := `SELECT `+transferColumns+` FROM transfer_requests WHERE id > ? AND `+cond, append([]any{after}, args...)
+	if state != knkv1.TransferRequest_STATE_UNSPECIFIED {
+		query, args = query+` AND state = ?`, append(args, int32(state))
+	}
+	return db.All(ctx, q, scanTransfer, query+` ORDER BY id LIMIT ?`, append(args, limit)...)
+}
