@@ -135,7 +135,12 @@ func (s *Service) ListForumMembers(ctx context.Context, req *knkv1.ListForumMemb
 			return nil, api.Invalid("page_token", "is not a token this API returned")
 		}
 	}
-	cond, scopeArgs := s.Scope(caller, "cadre_id")
+	// A unit or inspectorate whose province the forum is in (or national) reads
+	// all its members; everyone else the members among the cadres in its scope.
+	cond, scopeArgs := "1 = 1", []any(nil)
+	if caller.Kind == auth.Federation || !caller.InProvince(p) {
+		cond, scopeArgs = s.Scope(caller, "cadre_id")
+	}
 	query, args := `SELECT id, cadre_id, certificate, state, join_time, end_time, end_reason
 		FROM forum_memberships WHERE province_code = ? AND id > ? AND `+cond, append([]any{p, after}, scopeArgs...)
 	if state != knkv1.ForumMembership_STATE_UNSPECIFIED {
