@@ -171,6 +171,9 @@ var Table = []Resource{
 		all("revoke_time", "shown by the public verification"),
 		all("signature", "public: anyone may check it with the published keys"),
 		all("key_id", "as signature"),
+		{Name: "verification_code", Admin: Shown, OwnFederation: Shown, OwnUnit: Shown,
+			Why: "whoever holds the code reads the holder's name without a key: the unit that issued it hands it over, the federation keeps it for its member"},
+		all("canonical_version", "which signed form the signature covers; no personal data"),
 	}},
 	{Message: "knk.v1.Enrollment", Title: "Enrolment and results", Fields: []Field{
 		all("name", "the enrolment's id"),

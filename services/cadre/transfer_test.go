@@ -45,7 +45,7 @@ func TestTransferRequest(t *testing.T) {
 
 	for _, tc := range []struct {
 		what, key, nik string
-		want          codes.Code
+		want           codes.Code
 	}{
 		{"the same request again", w.otherFed, nik(1), codes.AlreadyExists},
 		{"a NIK nobody registered", w.otherFed, nik(2), codes.NotFound},
