@@ -138,14 +138,17 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.close()
 		}
 	}()
-	kek, createKEK := cfg.KeyEncryptionKeyFile, false
+	kek := cfg.KeyEncryptionKeyFile
 	if kek == "" {
 		if db.IsPostgres(cfg.DB) {
 			return nil, errors.New("--key-encryption-key-file (KNK_KEY_ENCRYPTION_KEY_FILE) is required with PostgreSQL: " +
 				"make one file with `openssl rand -base64 32 > knk.kek`, keep it apart from the database and give every replica the same file")
 		}
-		kek, createKEK = cfg.DB+".kek", true
+		kek = cfg.DB + ".kek"
 	}
+	// Only the SQLite default beside the database is made on first start; a file
+	// named elsewhere must exist.
+	createKEK := !db.IsPostgres(cfg.DB) && kek == cfg.DB+".kek"
 	if s.db, err = db.Open(ctx, cfg.DB); err != nil {
 		return nil, err
 	}
