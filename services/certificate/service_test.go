@@ -50,7 +50,7 @@ func setup(t *testing.T) *world {
 	return setupWith(t, nil)
 }
 
-// setupWith is setup with knkd's configuration changed by edit.
+// setupWith is setup on a knkd whose configuration edit changes.
 func setupWith(t *testing.T, edit func(*testenv.Config)) *world {
 	t.Helper()
 	e := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), edit)
