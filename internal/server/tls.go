@@ -182,8 +182,13 @@ func checkPlaintext(t *tlsSetup, allow bool, lis ...net.Listener) error {
 	return nil
 }
 
-// serveHTTP serves the REST port, over TLS when it is configured.
+// serveHTTP serves the REST port, over TLS when it is configured. The HTTP
+// server's own complaints (failed TLS handshakes, broken connections) go to the
+// JSON log too.
 func (s *Server) serveHTTP() error {
+	if s.http.ErrorLog == nil {
+		s.http.ErrorLog = slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelInfo)
+	}
 	if s.tls == nil {
 		return s.http.Serve(s.httpLis)
 	}
