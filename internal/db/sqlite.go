@@ -19,9 +19,11 @@ import (
 // maxBatch bounds how many write operations share one SQLite commit.
 const maxBatch = 256
 
-// bulkShare is how many items of a bulk job (WriteBulk) share a commit with
-// single writes that are waiting; with none waiting, the job's rest goes at once.
-const bulkShare = 64
+// bulkPiece is how many items of a bulk job (WriteBulk) share a commit with
+// singles single writes while single writes are under way: one for every two of
+// them, at least 4 and at most 64. With no single write under way, the job's
+// rest goes at once.
+func bulkPiece(singles int) int { return min(max(singles/2, 4), 64) }
 
 // sqliteDialect funnels every write through one goroutine that owns the only
 // write connection. Operations that arrive while a transaction is running are
@@ -37,8 +39,9 @@ const bulkShare = 64
 // caller is still answered only after its writes are on disk.
 //
 // Bulk jobs (WriteBulk) wait in a queue of their own, and a commit takes at most
-// one piece of one of them, after the single writes: bulkShare items when single
-// writes are under way, else the job's rest. An import therefore slows down to let single
+// one piece of one of them, after the single writes: one item for every two
+// single writes in the commit (bulkPiece) when single writes are under way,
+// else the job's rest. An import therefore slows down to let single
 // writes through instead of making each of them wait for a long batch.
 type sqliteDialect struct {
 	db      *DB
@@ -252,7 +255,7 @@ func (d *sqliteDialect) loop() {
 			// Single writers waiting for the fsync of the last commit will be
 			// back at once: leave room for them too.
 			if len(batch) > 0 || d.singles.Load() > 0 {
-				bulk.hi = min(bulk.n, bulk.lo+bulkShare)
+				bulk.hi = min(bulk.n, bulk.lo+bulkPiece(len(batch)))
 			}
 			b := bulk
 			b.fn = func(tx *Tx) error { return b.bulk(tx, b.lo, b.hi) }
