@@ -19,11 +19,16 @@ import (
 // maxBatch bounds how many write operations share one SQLite commit.
 const maxBatch = 256
 
-// bulkPiece is how many items of a bulk job (WriteBulk) share a commit with
-// singles single writes while single writes are under way: one for every two of
-// them, at least 4 and at most 64. With no single write under way, the job's
-// rest goes at once.
-func bulkPiece(singles int) int { return min(max(singles/2, 4), 64) }
+// While single writes are under way, a bulk job (WriteBulk) writes bulkPiece
+// items per commit, and the next piece waits until the single writes have had
+// as much of the writer's time as that commit took, or bulkWait times that
+// time has passed. The job gets at most about half of the writer, and single
+// writes never wait behind more than one small piece. With no single write
+// under way, the job's rest goes in one commit.
+const (
+	bulkPiece = 32
+	bulkWait  = 4
+)
 
 // sqliteDialect funnels every write through one goroutine that owns the only
 // write connection. Operations that arrive while a transaction is running are
@@ -39,9 +44,9 @@ func bulkPiece(singles int) int { return min(max(singles/2, 4), 64) }
 // caller is still answered only after its writes are on disk.
 //
 // Bulk jobs (WriteBulk) wait in a queue of their own, and a commit takes at most
-// one piece of one of them, after the single writes: one item for every two
-// single writes in the commit (bulkPiece) when single writes are under way,
-// else the job's rest. An import therefore slows down to let single
+// one piece of one of them, after the single writes: a small piece, and not
+// before the single writes have had their share of the writer (bulkPiece), when
+// single writes are under way, else the job's rest. An import therefore slows down to let single
 // writes through instead of making each of them wait for a long batch.
 type sqliteDialect struct {
 	db      *DB
@@ -221,16 +226,32 @@ func (d *sqliteDialect) close() error {
 }
 
 func (d *sqliteDialect) loop() {
+	var (
+		held *writeOp      // a bulk piece waiting for its turn
+		owed time.Duration // commit time single writes are owed before the next bulk piece
+		due  time.Time     // when the next bulk piece goes even so
+	)
 	for {
 		var (
 			batch []*writeOp
-			bulk  *writeOp
+			bulk  = held
+			bulkq = d.bulkq
+			wake  <-chan time.Time
 		)
+		held = nil
+		if bulk != nil {
+			bulkq = nil // one bulk piece at a time
+			wake = time.After(time.Until(due))
+		}
 		select {
 		case op := <-d.queue:
 			batch = append(batch, op)
-		case bulk = <-d.bulkq:
+		case bulk = <-bulkq:
+		case <-wake:
 		case <-d.done:
+			if bulk != nil {
+				bulk.err <- errors.New("store is closed")
+			}
 			d.drain()
 			close(d.syncq)
 			return
@@ -251,17 +272,34 @@ func (d *sqliteDialect) loop() {
 			}
 		}
 		if bulk != nil {
-			bulk.hi = bulk.n
 			// Single writers waiting for the fsync of the last commit will be
-			// back at once: leave room for them too.
-			if len(batch) > 0 || d.singles.Load() > 0 {
-				bulk.hi = min(bulk.n, bulk.lo+bulkPiece(len(batch)))
+			// back at once: they count as under way too.
+			underWay := len(batch) > 0 || d.singles.Load() > 0
+			switch {
+			case !underWay:
+				bulk.hi = bulk.n
+			case owed > 0 && time.Now().Before(due):
+				held, bulk = bulk, nil
+			default:
+				bulk.hi = min(bulk.n, bulk.lo+bulkPiece)
 			}
+		}
+		if bulk != nil {
 			b := bulk
 			b.fn = func(tx *Tx) error { return b.bulk(tx, b.lo, b.hi) }
 			batch = append(batch, b)
 		}
+		if len(batch) == 0 {
+			continue // woken to look at the held piece again
+		}
+		start := time.Now()
 		d.commit(batch)
+		took := time.Since(start)
+		if bulk == nil {
+			owed -= took
+			continue
+		}
+		owed, due = took, time.Now().Add(bulkWait*took)
 	}
 }
 
