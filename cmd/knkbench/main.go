@@ -221,6 +221,10 @@ func (b *bench) measureAll(ctx context.Context) {
 	if b.want("import_rows_per_s", "import_peak_rss_mb") {
 		b.importRoster(ctx)
 	}
+	if b.want("import_csv_rows_per_s", "import_csv_client_rss_mb", "import_csv_server_rss_mb",
+		"import_xlsx_rows_per_s", "import_xlsx_client_rss_mb", "import_xlsx_server_rss_mb") {
+		b.importFiles(ctx)
+	}
 	if !b.want("get_cadre_rps", "list_cadres_rps", "list_first_page_p50_ms", "list_deep_page_p50_ms",
 		"issue_certificate_rps", "verify_rest_rps", "verify_rest_p99_ms") {
 		return
@@ -402,6 +406,8 @@ func startInProcess(ctx context.Context, dsn string) (*knkd, error) {
 	srv, err := server.New(ctx, server.Config{
 		DB: dsn, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), ShutdownTimeout: 10 * time.Second,
+		// The bench verifies anonymously from one address far above the abuse limit.
+		Edge: server.Edge{AnonymousLimit: server.Limit{PerMinute: -1}},
 	})
 	if err != nil {
 		cancel()
@@ -439,7 +445,8 @@ func startProcess(ctx context.Context, bin, dsn string) (_ *knkd, err error) {
 	if k.httpAddr, err = freeAddr(); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--db", dsn, "--grpc-addr", k.grpcAddr, "--http-addr", k.httpAddr)
+	cmd := exec.Command(bin, "--grpc-addr", k.grpcAddr, "--http-addr", k.httpAddr, "--anonymous-rate", "0")
+	cmd.Env = append(os.Environ(), "KNK_DB="+dsn) // a DSN may hold a password: never in argv
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
