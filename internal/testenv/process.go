@@ -68,7 +68,7 @@ type Process struct {
 // must exit cleanly, unless Kill ended it before.
 func StartProcess(t testing.TB, bin, dsn string) *Process {
 	t.Helper()
-	p := &Process{GRPCAddr: freeAddr(t), HTTPAddr: freeAddr(t), exited: make(chan error, 1)}
+	p := &Process{GRPCAddr: FreeAddr(t), HTTPAddr: FreeAddr(t), exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "--db", dsn, "--grpc-addr", p.GRPCAddr, "--http-addr", p.HTTPAddr, "--log-level", "warn")
 	p.cmd.Stderr = os.Stderr
 	if err := p.cmd.Start(); err != nil {
@@ -144,7 +144,8 @@ func OpenSQL(t testing.TB, dsn string) *sql.DB {
 	return conn
 }
 
-func freeAddr(t testing.TB) string {
+// FreeAddr returns a loopback address with a port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
