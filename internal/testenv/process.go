@@ -70,6 +70,7 @@ func StartProcess(t testing.TB, bin, dsn string) *Process {
 	t.Helper()
 	p := &Process{GRPCAddr: FreeAddr(t), HTTPAddr: FreeAddr(t), exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "--db", dsn, "--grpc-addr", p.GRPCAddr, "--http-addr", p.HTTPAddr, "--log-level", "warn")
+	p.cmd.Env = append(os.Environ(), "KNK_KEY_ENCRYPTION_KEY_FILE="+KEKFile(t, dsn))
 	p.cmd.Stderr = os.Stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
