@@ -59,6 +59,7 @@ type cli struct {
 	Transfers transfersCmd `cmd:"" help:"Ask for, list, approve and reject transfers of cadres between federations."`
 
 	Bootstrap    bootstrapCmd    `cmd:"" help:"Create the admin organization and its first key directly in the database; prints only the secret."`
+	Rekey        rekeyCmd        `cmd:"" help:"Encrypt the stored signing keys under a new key-encryption key (knkd stopped; then start every knkd with the new file)."`
 	MigrateStore migrateStoreCmd `cmd:"" name:"migrate-store" help:"Copy a whole store (e.g. a SQLite file) into a new, empty one (e.g. PostgreSQL), and verify the counts."`
 }
 
