@@ -25,6 +25,8 @@ type cli struct {
 	ValidYears      int           `name:"valid-years" help:"How many years a certificate is valid (programme rule)." default:"3" env:"KNK_VALID_YEARS"`
 	ExpiryInterval  time.Duration `name:"expiry-interval" help:"How often expired certificates are swept." default:"1m" env:"KNK_EXPIRY_INTERVAL"`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight calls may take to finish on SIGTERM." default:"20s" env:"KNK_SHUTDOWN_TIMEOUT"`
+	AdminAddr       string        `name:"admin-addr" help:"Loopback address serving Prometheus metrics on /metrics (for example 127.0.0.1:9100); off when empty." env:"KNK_ADMIN_ADDR"`
+	Pprof           bool          `name:"pprof" help:"Also serve net/http/pprof under /debug/pprof/ on --admin-addr." env:"KNK_PPROF"`
 	LogLevel        slog.Level    `name:"log-level" help:"debug, info, warn or error." default:"info" env:"KNK_LOG_LEVEL"`
 }
 
@@ -40,11 +42,15 @@ func main() {
 }
 
 func run(ctx context.Context, c cli) error {
+	if c.Pprof && c.AdminAddr == "" {
+		return fmt.Errorf("--pprof needs --admin-addr: profiles are served only on the admin port")
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
 	srv, err := server.New(ctx, server.Config{
 		DB: c.DB, GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, Logger: log,
 		MinAge: c.MinAge, PassMark: c.PassMark, SigningKeyFile: c.SigningKey, ValidYears: c.ValidYears,
 		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout,
+		AdminAddr: c.AdminAddr, Pprof: c.Pprof,
 	})
 	if err != nil {
 		return err

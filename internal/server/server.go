@@ -51,6 +51,10 @@ type Config struct {
 	ExpiryInterval time.Duration
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
+	// AdminAddr, when set, serves Prometheus metrics on /metrics (a loopback
+	// address only; see admin.go); Pprof adds net/http/pprof there.
+	AdminAddr string
+	Pprof     bool
 }
 
 // Server is a running knkd.
@@ -64,7 +68,8 @@ type Server struct {
 	httpLis  net.Listener
 	gwClient *grpc.ClientConn
 	certs    *certificate.Service
-	stopping chan struct{} // closed when shutdown starts
+	obs      *observability // nil without an admin address
+	stopping chan struct{}  // closed when shutdown starts
 }
 
 // New opens the store, builds the services and binds both listeners. Call Serve
@@ -100,11 +105,14 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.db, err = db.Open(ctx, cfg.DB); err != nil {
 		return nil, err
 	}
+	if s.obs, err = newObservability(cfg); err != nil {
+		return nil, err
+	}
 	orgs := &organization.Service{DB: s.db, Now: cfg.Now}
-	s.grpc = grpc.NewServer(
+	s.grpc = grpc.NewServer(append(s.obs.grpcOptions(),
 		grpc.ChainUnaryInterceptor(unaryInterceptor(cfg.Logger, orgs)),
 		grpc.ChainStreamInterceptor(streamInterceptor(cfg.Logger, orgs)),
-	)
+	)...)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
 	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge}
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
@@ -128,6 +136,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	for name := range s.grpc.GetServiceInfo() { // per-service health, as the health protocol expects
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
+	if err := s.obs.start(cfg, s.grpc, s.certs); err != nil {
+		return nil, err
+	}
 
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, err
@@ -139,14 +150,14 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.http = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.obs.instrument(gw), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
 // gateway returns the REST handler. It calls the gRPC server over loopback, so
 // every REST call passes through the same interceptors as a gRPC call.
 func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
-	mux := runtime.NewServeMux(
+	mux := runtime.NewServeMux(append(s.obs.routeMiddleware(),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
@@ -157,7 +168,7 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 			}
 			return runtime.DefaultHeaderMatcher(key)
 		}),
-	)
+	)...)
 	var err error
 	s.gwClient, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -217,6 +228,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return nil
 	})
+	if s.obs != nil {
+		g.Go(func() error {
+			if err := s.obs.admin.Serve(s.obs.lis); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	if s.cfg.ExpiryInterval > 0 {
 		g.Go(func() error {
 			s.certs.RunExpiry(gctx, s.cfg.ExpiryInterval, log)
@@ -231,6 +250,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
 		httpErr := s.http.Shutdown(shutdownCtx)
+		if s.obs != nil {
+			s.obs.admin.Close() // metrics and profiles need no draining
+		}
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()
 		select {
@@ -240,7 +262,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return httpErr
 	})
-	log.Info("knkd serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr(), "store", s.db.Engine())
+	log.Info("knkd serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr(), "admin_addr", s.AdminAddr(), "store", s.db.Engine())
 	err := g.Wait()
 	return errors.Join(err, s.close())
 }
@@ -249,6 +271,9 @@ func (s *Server) close() error {
 	var errs []error
 	if s.gwClient != nil {
 		errs = append(errs, s.gwClient.Close())
+	}
+	if s.obs != nil {
+		s.obs.lis.Close()
 	}
 	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
 		if l != nil {
