@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -34,7 +35,11 @@ type observability struct {
 // (an import of a large roster).
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
-func newObservability(cfg Config) (*observability, error) {
+// newObservability binds the admin port. On loopback it is plain HTTP; any
+// other address needs TLS with client certificates (--tls-cert, --tls-key and
+// --client-ca), so that only holders of a certificate from that CA (the
+// Prometheus server) can read metrics or take profiles.
+func newObservability(cfg Config, t *tlsSetup) (*observability, error) {
 	if cfg.AdminAddr == "" {
 		return nil, nil
 	}
@@ -43,9 +48,14 @@ func newObservability(cfg Config) (*observability, error) {
 		return nil, fmt.Errorf("--admin-addr: %w", err)
 	}
 	if ip := lis.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
-		lis.Close()
-		return nil, fmt.Errorf("--admin-addr %s is not a loopback address: metrics and profiles are served only "+
-			"on loopback (for example 127.0.0.1:9100); scrape them from this host or through an authenticated proxy", cfg.AdminAddr)
+		if t == nil || t.grpc.ClientAuth != tls.RequireAndVerifyClientCert {
+			lis.Close()
+			return nil, fmt.Errorf("--admin-addr %s is not a loopback address: off loopback the admin port needs TLS with "+
+				"client certificates (give --tls-cert, --tls-key and --client-ca), or listen on 127.0.0.1", cfg.AdminAddr)
+		}
+		conf := t.grpc.Clone() // the server certificate and the client CAs of the gRPC port
+		conf.NextProtos = []string{"h2", "http/1.1"}
+		lis = tls.NewListener(lis, conf)
 	}
 	return &observability{
 		grpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
@@ -175,5 +185,5 @@ func (s *Server) AdminAddr() string {
 	if s.obs == nil {
 		return ""
 	}
-	return s.obs.lis.Addr().String()
+	return dialTarget(s.obs.lis.Addr())
 }

@@ -235,3 +235,41 @@ func TestAdminPortRefusedOffLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminPortOffLoopbackNeedsClientCertificates(t *testing.T) {
+	t.Parallel()
+	f := testenv.NewTLSFiles(t)
+	_, err := server.New(context.Background(), server.Config{
+		DB: dbtest.DSN(t, "sqlite"), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "0.0.0.0:0",
+		Logger: slog.New(slog.DiscardHandler), ExpiryInterval: -1, ShutdownTimeout: time.Second,
+		Edge: server.Edge{TLSCert: f.ServerCert, TLSKey: f.ServerKey},
+	})
+	if err == nil || !strings.Contains(err.Error(), "client certificates") {
+		t.Fatalf("off-loopback admin port with TLS but no --client-ca: %v, want a refusal", err)
+	}
+
+	e := testenv.StartTLS(t, f, func(c *testenv.Config) { c.ClientCA, c.AdminAddr = f.CA, "0.0.0.0:0" })
+	url := "https://" + e.Server.AdminAddr() + "/metrics"
+	with := &http.Client{Transport: &http.Transport{TLSClientConfig: f.ClientConfig(true)}}
+	resp, err := with.Get(url)
+	if err != nil {
+		t.Fatalf("scrape with a client certificate: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "grpc_server_handled_total") {
+		t.Fatalf("scrape with a client certificate: %d", resp.StatusCode)
+	}
+	without := &http.Client{Transport: &http.Transport{TLSClientConfig: f.ClientConfig(false)}}
+	if resp, err := without.Get(url); err == nil {
+		resp.Body.Close()
+		t.Errorf("scrape without a client certificate answered %s", resp.Status)
+	}
+	if resp, err := http.Get("http://" + e.Server.AdminAddr() + "/metrics"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "grpc_server") {
+			t.Errorf("plain HTTP scrape of the TLS admin port answered metrics")
+		}
+	}
+}
