@@ -59,7 +59,6 @@ type mxWorld struct {
 	trained               [2][]*knkv1.Cadre     // passed every topic, no certificate
 	certs                 [2][]*knkv1.Certificate
 	n                     int
-	revokedKey            string
 	admin                 map[string]proto.Message // admin's view, by resource name (reset per case)
 }
 
@@ -421,42 +420,6 @@ func mxCases() []mxCase {
 		}, nil},
 		{"WatchEvents", admins, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
 			return &knkv1.WatchEventsRequest{}
-		}, nil},
-
-		// Keys: admin only; no person in them.
-		{"RotateApiKey", admins, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
-			k, err := w.Orgs.CreateApiKey(testenv.Ctx(w.AdminKey), &knkv1.CreateApiKeyRequest{Parent: w.fedOrg[s]})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return &knkv1.RotateApiKeyRequest{Name: k.Name}
-		}, nil},
-		{"RotateSigningKey", admins, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
-			return &knkv1.RotateSigningKeyRequest{}
-		}, nil},
-		{"RevokeSigningKey", admins, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
-			// Revoke a key that no longer signs, from an hour after everything it signed.
-			keys, err := w.Certs.ListSigningKeys(testenv.Ctx(w.AdminKey), &knkv1.ListSigningKeysRequest{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := w.Certs.RotateSigningKey(testenv.Ctx(w.AdminKey), &knkv1.RotateSigningKeyRequest{}); err != nil {
-				t.Fatal(err)
-			}
-			var old string
-			for _, k := range keys.Keys {
-				if k.Active {
-					old = k.KeyId
-				}
-			}
-			w.Clock.Advance(time.Hour)
-			if r.p.Kind == auth.Admin {
-				w.revokedKey = old
-			}
-			return &knkv1.RevokeSigningKeyRequest{KeyId: old, RevokedFrom: timestamppb.New(w.Clock.Now())}
-		}, nil},
-		{"ResignCertificates", admins, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
-			return &knkv1.ResignCertificatesRequest{KeyId: w.revokedKey}
 		}, nil},
 	}
 }
