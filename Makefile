@@ -17,9 +17,10 @@ TOOLS := $(BIN)/.buf-$(BUF_VERSION) \
 
 .PHONY: run build test bench generate lint tools vendor-protos clean
 
-## run: build and start knkd on ./knk.db (gRPC :9090, REST :8080)
+## run: build and start knkd on ./knk.db, reachable from this machine only
+## (gRPC localhost:9090, REST localhost:8080; see --public-url to serve others)
 run: build
-	./bin/knkd --db $(DB)
+	./bin/knkd --db $(DB) --grpc-addr 127.0.0.1:9090 --http-addr 127.0.0.1:8080
 
 ## build: build knkd, knkctl and knkbench into ./bin
 build:

@@ -25,6 +25,7 @@ type cli struct {
 	ValidYears      int           `name:"valid-years" help:"How many years a certificate is valid (programme rule)." default:"3" env:"KNK_VALID_YEARS"`
 	ExpiryInterval  time.Duration `name:"expiry-interval" help:"How often expired certificates are swept." default:"1m" env:"KNK_EXPIRY_INTERVAL"`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight calls may take to finish on SIGTERM." default:"20s" env:"KNK_SHUTDOWN_TIMEOUT"`
+	PublicURL       string        `name:"public-url" help:"Base of every verification link and QR code printed on certificates, e.g. https://sertifikat.example.go.id; a knkd that listens beyond loopback refuses to issue certificates while it is the default." default:"http://localhost:8080" env:"KNK_PUBLIC_URL"`
 	LogLevel        slog.Level    `name:"log-level" help:"debug, info, warn or error." default:"info" env:"KNK_LOG_LEVEL"`
 }
 
@@ -44,7 +45,7 @@ func run(ctx context.Context, c cli) error {
 	srv, err := server.New(ctx, server.Config{
 		DB: c.DB, GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, Logger: log,
 		MinAge: c.MinAge, PassMark: c.PassMark, SigningKeyFile: c.SigningKey, ValidYears: c.ValidYears,
-		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout,
+		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout, PublicURL: c.PublicURL,
 	})
 	if err != nil {
 		return err

@@ -84,6 +84,9 @@ func TopicName(t knkv1.Topic, lang Lang) string {
 	return n[0]
 }
 
+// Text is the label key in lang.
+func Text(lang Lang, key string) string { return text[lang][key] }
+
 // text holds every label of the pages, per language.
 var text = map[Lang]map[string]string{
 	ID: {

@@ -51,6 +51,9 @@ type Config struct {
 	ExpiryInterval time.Duration
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
+	// PublicURL is the base of every verification link and QR code; empty means
+	// DefaultPublicURL. See publicURL.
+	PublicURL string
 }
 
 // Server is a running knkd.
@@ -91,6 +94,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
+	if cfg.PublicURL, err = parsePublicURL(cfg.PublicURL); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -114,7 +120,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears}
+	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Orgs: orgs, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears,
+		PublicURL: cfg.PublicURL}
 	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)
 	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs})
 	knkv1.RegisterEventServiceServer(s.grpc, &event.Service{DB: s.db, Stopping: s.stopping})
@@ -129,6 +136,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, err
 	}
+	if s.certs.IssueRefusal = issueRefusal(cfg.PublicURL, s.grpcLis.Addr(), s.httpLis.Addr()); s.certs.IssueRefusal != "" {
+		cfg.Logger.Warn("certificates will not be issued: " + s.certs.IssueRefusal)
+	}
 	gw, err := s.gateway(ctx)
 	if err != nil {
 		return nil, err
@@ -141,10 +151,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 // every REST call passes through the same interceptors as a gRPC call.
 func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		// HTTPBodyMarshaler sends a google.api.HttpBody (the PDF) as it is.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
+		}}),
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
 			if http.CanonicalHeaderKey(key) == "X-Request-Id" {
 				return requestIDKey, true
@@ -176,6 +187,9 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	if err := mux.HandlePath(http.MethodGet, "/healthz", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		w.Write([]byte("ok\n"))
 	}); err != nil {
+		return nil, err
+	}
+	if err := s.mountVerifyPage(mux); err != nil {
 		return nil, err
 	}
 	return mux, nil

@@ -8,6 +8,7 @@ package knkv1
 
 import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -834,11 +835,57 @@ func (x *ListSigningKeysResponse) GetKeys() []*SigningKey {
 	return nil
 }
 
+// GetCertificatePdfRequest is the request of GetCertificatePdf.
+type GetCertificatePdfRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// certificates/{number}
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCertificatePdfRequest) Reset() {
+	*x = GetCertificatePdfRequest{}
+	mi := &file_knk_v1_certificate_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCertificatePdfRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCertificatePdfRequest) ProtoMessage() {}
+
+func (x *GetCertificatePdfRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_certificate_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCertificatePdfRequest.ProtoReflect.Descriptor instead.
+func (*GetCertificatePdfRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetCertificatePdfRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 var File_knk_v1_certificate_proto protoreflect.FileDescriptor
 
 const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\n" +
-	"\x18knk/v1/certificate.proto\x12\x06knk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13knk/v1/common.proto\"\xd8\x04\n" +
+	"\x18knk/v1/certificate.proto\x12\x06knk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13knk/v1/common.proto\"\xd8\x04\n" +
 	"\vCertificate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x14\n" +
 	"\x05cadre\x18\x02 \x01(\tR\x05cadre\x12\x1f\n" +
@@ -911,7 +958,9 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\"A\n" +
 	"\x17ListSigningKeysResponse\x12&\n" +
-	"\x04keys\x18\x01 \x03(\v2\x12.knk.v1.SigningKeyR\x04keys2\xb9\x05\n" +
+	"\x04keys\x18\x01 \x03(\v2\x12.knk.v1.SigningKeyR\x04keys\"3\n" +
+	"\x18GetCertificatePdfRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name2\xad\x06\n" +
 	"\x12CertificateService\x12e\n" +
 	"\x10IssueCertificate\x12\x1f.knk.v1.IssueCertificateRequest\x1a\x13.knk.v1.Certificate\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/certificates\x12g\n" +
 	"\x0eGetCertificate\x12\x1d.knk.v1.GetCertificateRequest\x1a\x13.knk.v1.Certificate\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=certificates/*}\x12o\n" +
@@ -919,7 +968,8 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\x11RevokeCertificate\x12 .knk.v1.RevokeCertificateRequest\x1a\x13.knk.v1.Certificate\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/{name=certificates/*}:revoke\x12\x82\x01\n" +
 	"\x11VerifyCertificate\x12 .knk.v1.VerifyCertificateRequest\x1a!.knk.v1.VerifyCertificateResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{name=certificates/*}:verify\x12d\n" +
 	"\x0fListSigningKeys\x12\x1e.knk.v1.ListSigningKeysRequest\x1a\x1f.knk.v1.ListSigningKeysResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
-	"\x12\b/v1/keysB(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
+	"\x12\b/v1/keys\x12r\n" +
+	"\x11GetCertificatePdf\x12 .knk.v1.GetCertificatePdfRequest\x1a\x14.google.api.HttpBody\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=certificates/*}:pdfB(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
 
 var (
 	file_knk_v1_certificate_proto_rawDescOnce sync.Once
@@ -934,7 +984,7 @@ func file_knk_v1_certificate_proto_rawDescGZIP() []byte {
 }
 
 var file_knk_v1_certificate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_knk_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_knk_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_knk_v1_certificate_proto_goTypes = []any{
 	(Certificate_State)(0),            // 0: knk.v1.Certificate.State
 	(*Certificate)(nil),               // 1: knk.v1.Certificate
@@ -948,22 +998,24 @@ var file_knk_v1_certificate_proto_goTypes = []any{
 	(*ListSigningKeysRequest)(nil),    // 9: knk.v1.ListSigningKeysRequest
 	(*SigningKey)(nil),                // 10: knk.v1.SigningKey
 	(*ListSigningKeysResponse)(nil),   // 11: knk.v1.ListSigningKeysResponse
-	(Topic)(0),                        // 12: knk.v1.Topic
-	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
+	(*GetCertificatePdfRequest)(nil),  // 12: knk.v1.GetCertificatePdfRequest
+	(Topic)(0),                        // 13: knk.v1.Topic
+	(*timestamppb.Timestamp)(nil),     // 14: google.protobuf.Timestamp
+	(*httpbody.HttpBody)(nil),         // 15: google.api.HttpBody
 }
 var file_knk_v1_certificate_proto_depIdxs = []int32{
-	12, // 0: knk.v1.Certificate.topics:type_name -> knk.v1.Topic
-	13, // 1: knk.v1.Certificate.issue_time:type_name -> google.protobuf.Timestamp
-	13, // 2: knk.v1.Certificate.expire_time:type_name -> google.protobuf.Timestamp
+	13, // 0: knk.v1.Certificate.topics:type_name -> knk.v1.Topic
+	14, // 1: knk.v1.Certificate.issue_time:type_name -> google.protobuf.Timestamp
+	14, // 2: knk.v1.Certificate.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: knk.v1.Certificate.state:type_name -> knk.v1.Certificate.State
-	13, // 4: knk.v1.Certificate.revoke_time:type_name -> google.protobuf.Timestamp
+	14, // 4: knk.v1.Certificate.revoke_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: knk.v1.ListCertificatesRequest.state:type_name -> knk.v1.Certificate.State
 	1,  // 6: knk.v1.ListCertificatesResponse.certificates:type_name -> knk.v1.Certificate
 	0,  // 7: knk.v1.VerifyCertificateResponse.state:type_name -> knk.v1.Certificate.State
-	12, // 8: knk.v1.VerifyCertificateResponse.topics:type_name -> knk.v1.Topic
-	13, // 9: knk.v1.VerifyCertificateResponse.issue_time:type_name -> google.protobuf.Timestamp
-	13, // 10: knk.v1.VerifyCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
-	13, // 11: knk.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
+	13, // 8: knk.v1.VerifyCertificateResponse.topics:type_name -> knk.v1.Topic
+	14, // 9: knk.v1.VerifyCertificateResponse.issue_time:type_name -> google.protobuf.Timestamp
+	14, // 10: knk.v1.VerifyCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 11: knk.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
 	10, // 12: knk.v1.ListSigningKeysResponse.keys:type_name -> knk.v1.SigningKey
 	2,  // 13: knk.v1.CertificateService.IssueCertificate:input_type -> knk.v1.IssueCertificateRequest
 	3,  // 14: knk.v1.CertificateService.GetCertificate:input_type -> knk.v1.GetCertificateRequest
@@ -971,14 +1023,16 @@ var file_knk_v1_certificate_proto_depIdxs = []int32{
 	6,  // 16: knk.v1.CertificateService.RevokeCertificate:input_type -> knk.v1.RevokeCertificateRequest
 	7,  // 17: knk.v1.CertificateService.VerifyCertificate:input_type -> knk.v1.VerifyCertificateRequest
 	9,  // 18: knk.v1.CertificateService.ListSigningKeys:input_type -> knk.v1.ListSigningKeysRequest
-	1,  // 19: knk.v1.CertificateService.IssueCertificate:output_type -> knk.v1.Certificate
-	1,  // 20: knk.v1.CertificateService.GetCertificate:output_type -> knk.v1.Certificate
-	5,  // 21: knk.v1.CertificateService.ListCertificates:output_type -> knk.v1.ListCertificatesResponse
-	1,  // 22: knk.v1.CertificateService.RevokeCertificate:output_type -> knk.v1.Certificate
-	8,  // 23: knk.v1.CertificateService.VerifyCertificate:output_type -> knk.v1.VerifyCertificateResponse
-	11, // 24: knk.v1.CertificateService.ListSigningKeys:output_type -> knk.v1.ListSigningKeysResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
+	12, // 19: knk.v1.CertificateService.GetCertificatePdf:input_type -> knk.v1.GetCertificatePdfRequest
+	1,  // 20: knk.v1.CertificateService.IssueCertificate:output_type -> knk.v1.Certificate
+	1,  // 21: knk.v1.CertificateService.GetCertificate:output_type -> knk.v1.Certificate
+	5,  // 22: knk.v1.CertificateService.ListCertificates:output_type -> knk.v1.ListCertificatesResponse
+	1,  // 23: knk.v1.CertificateService.RevokeCertificate:output_type -> knk.v1.Certificate
+	8,  // 24: knk.v1.CertificateService.VerifyCertificate:output_type -> knk.v1.VerifyCertificateResponse
+	11, // 25: knk.v1.CertificateService.ListSigningKeys:output_type -> knk.v1.ListSigningKeysResponse
+	15, // 26: knk.v1.CertificateService.GetCertificatePdf:output_type -> google.api.HttpBody
+	20, // [20:27] is the sub-list for method output_type
+	13, // [13:20] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -996,7 +1050,7 @@ func file_knk_v1_certificate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_knk_v1_certificate_proto_rawDesc), len(file_knk_v1_certificate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -8,6 +8,7 @@ package knkv1
 
 import (
 	context "context"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -25,6 +26,7 @@ const (
 	CertificateService_RevokeCertificate_FullMethodName = "/knk.v1.CertificateService/RevokeCertificate"
 	CertificateService_VerifyCertificate_FullMethodName = "/knk.v1.CertificateService/VerifyCertificate"
 	CertificateService_ListSigningKeys_FullMethodName   = "/knk.v1.CertificateService/ListSigningKeys"
+	CertificateService_GetCertificatePdf_FullMethodName = "/knk.v1.CertificateService/GetCertificatePdf"
 )
 
 // CertificateServiceClient is the client API for CertificateService service.
@@ -46,6 +48,11 @@ type CertificateServiceClient interface {
 	VerifyCertificate(ctx context.Context, in *VerifyCertificateRequest, opts ...grpc.CallOption) (*VerifyCertificateResponse, error)
 	// ListSigningKeys publishes the public keys that sign certificates.
 	ListSigningKeys(ctx context.Context, in *ListSigningKeysRequest, opts ...grpc.CallOption) (*ListSigningKeysResponse, error)
+	// GetCertificatePdf returns the printable certificate (application/pdf, A4
+	// landscape, Bahasa Indonesia, with the QR code of its verification page), for
+	// admin, the issuing unit, the cadre's federation and the province's
+	// inspectorate. A revoked certificate is FAILED_PRECONDITION.
+	GetCertificatePdf(ctx context.Context, in *GetCertificatePdfRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error)
 }
 
 type certificateServiceClient struct {
@@ -116,6 +123,16 @@ func (c *certificateServiceClient) ListSigningKeys(ctx context.Context, in *List
 	return out, nil
 }
 
+func (c *certificateServiceClient) GetCertificatePdf(ctx context.Context, in *GetCertificatePdfRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(httpbody.HttpBody)
+	err := c.cc.Invoke(ctx, CertificateService_GetCertificatePdf_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CertificateServiceServer is the server API for CertificateService service.
 // All implementations must embed UnimplementedCertificateServiceServer
 // for forward compatibility.
@@ -135,6 +152,11 @@ type CertificateServiceServer interface {
 	VerifyCertificate(context.Context, *VerifyCertificateRequest) (*VerifyCertificateResponse, error)
 	// ListSigningKeys publishes the public keys that sign certificates.
 	ListSigningKeys(context.Context, *ListSigningKeysRequest) (*ListSigningKeysResponse, error)
+	// GetCertificatePdf returns the printable certificate (application/pdf, A4
+	// landscape, Bahasa Indonesia, with the QR code of its verification page), for
+	// admin, the issuing unit, the cadre's federation and the province's
+	// inspectorate. A revoked certificate is FAILED_PRECONDITION.
+	GetCertificatePdf(context.Context, *GetCertificatePdfRequest) (*httpbody.HttpBody, error)
 	mustEmbedUnimplementedCertificateServiceServer()
 }
 
@@ -162,6 +184,9 @@ func (UnimplementedCertificateServiceServer) VerifyCertificate(context.Context, 
 }
 func (UnimplementedCertificateServiceServer) ListSigningKeys(context.Context, *ListSigningKeysRequest) (*ListSigningKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSigningKeys not implemented")
+}
+func (UnimplementedCertificateServiceServer) GetCertificatePdf(context.Context, *GetCertificatePdfRequest) (*httpbody.HttpBody, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCertificatePdf not implemented")
 }
 func (UnimplementedCertificateServiceServer) mustEmbedUnimplementedCertificateServiceServer() {}
 func (UnimplementedCertificateServiceServer) testEmbeddedByValue()                            {}
@@ -292,6 +317,24 @@ func _CertificateService_ListSigningKeys_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateService_GetCertificatePdf_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCertificatePdfRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).GetCertificatePdf(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_GetCertificatePdf_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).GetCertificatePdf(ctx, req.(*GetCertificatePdfRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CertificateService_ServiceDesc is the grpc.ServiceDesc for CertificateService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -322,6 +365,10 @@ var CertificateService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListSigningKeys",
 			Handler:    _CertificateService_ListSigningKeys_Handler,
+		},
+		{
+			MethodName: "GetCertificatePdf",
+			Handler:    _CertificateService_GetCertificatePdf_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
