@@ -116,12 +116,13 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.TrainingService/RecordResults":    trainers,
 	"/knk.v1.TrainingService/CompleteSession":  trainers,
 
-	"/knk.v1.CertificateService/IssueCertificate":  trainers,
-	"/knk.v1.CertificateService/GetCertificate":    all,
-	"/knk.v1.CertificateService/ListCertificates":  all,
-	"/knk.v1.CertificateService/RevokeCertificate": trainers,
-	"/knk.v1.CertificateService/VerifyCertificate": nil,
-	"/knk.v1.CertificateService/ListSigningKeys":   nil,
+	"/knk.v1.CertificateService/IssueCertificate":        trainers,
+	"/knk.v1.CertificateService/GetCertificate":          all,
+	"/knk.v1.CertificateService/ListCertificates":        all,
+	"/knk.v1.CertificateService/RevokeCertificate":       trainers,
+	"/knk.v1.CertificateService/VerifyCertificate":       nil,
+	"/knk.v1.CertificateService/VerifyCertificateByCode": nil,
+	"/knk.v1.CertificateService/ListSigningKeys":         nil,
 
 	// The service checks the scope: the issuing unit, the cadre's federation, the province's inspectorate.
 	"/knk.v1.CertificateService/GetCertificatePdf": all,

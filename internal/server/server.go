@@ -122,6 +122,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Orgs: orgs, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears,
 		PublicURL: cfg.PublicURL}
+	if _, err := s.certs.ResignV1(ctx, cfg.Logger); err != nil {
+		return nil, fmt.Errorf("re-sign certificates with verification codes: %w", err)
+	}
 	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)
 	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs})
 	knkv1.RegisterEventServiceServer(s.grpc, &event.Service{DB: s.db, Stopping: s.stopping})
@@ -129,6 +132,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	for name := range s.grpc.GetServiceInfo() { // per-service health, as the health protocol expects
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
 
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, err

@@ -21,7 +21,7 @@ func normalize(in *knkv1.Cadre, now time.Time, minAge int) (*knkv1.Cadre, api.Vi
 	var v api.Violations
 	c := &knkv1.Cadre{
 		DisplayName:       strings.TrimSpace(in.GetDisplayName()),
-		Nik:               strings.TrimSpace(in.GetNik()),
+		Nik:               idn.CleanNIK(in.GetNik()),
 		Email:             strings.TrimSpace(in.GetEmail()),
 		ProvinceCode:      strings.TrimSpace(in.GetProvinceCode()),
 		Regency:           strings.TrimSpace(in.GetRegency()),
