@@ -24,7 +24,7 @@ type Certificate struct {
 	State        knkv1.Certificate_State
 	RevokeTime   time.Time
 	RevokeReason string
-	Code         string // the verification code in its printed form, 7QF3-M9XA-2KDP-R4TW-H
+	Code         string // the verification code in its printed form, 7QF3-M9XA-2KDP-R4TW-J
 	KeyID        string
 	// SignatureOK reports that the signature was checked against the published key KeyID.
 	SignatureOK bool

@@ -95,7 +95,7 @@ var text = map[Lang]map[string]string{
 		"intro":         "Periksa apakah sertifikat Kader Norma Ketenagakerjaan (KNK) asli dan masih berlaku.",
 		"other_lang":    "English",
 		"code_label":    "Kode verifikasi",
-		"code_hint":     "Tertera di sertifikat di bawah kode QR, misalnya 7QF3-M9XA-2KDP-R4TW-H. Huruf besar atau kecil sama saja.",
+		"code_hint":     "Tertera di sertifikat di bawah kode QR, misalnya 7QF3-M9XA-2KDP-R4TW-J. Huruf besar atau kecil sama saja.",
 		"check":         "Periksa",
 		"or":            "atau",
 		"number_label":  "Nomor sertifikat",
@@ -132,7 +132,7 @@ var text = map[Lang]map[string]string{
 		"typo":      "Kode verifikasi salah ketik",
 		"typo_note": "Kode ini tidak mungkin benar: satu huruf atau angka tidak cocok dengan huruf pemeriksa di akhir kode. Bandingkan lagi dengan kode pada sertifikat, huruf demi huruf.",
 		"malformed": "Kode verifikasi tidak dikenali",
-		"malformed_note": "Kode verifikasi terdiri dari 17 huruf dan angka dalam kelompok empat, misalnya 7QF3-M9XA-2KDP-R4TW-H. " +
+		"malformed_note": "Kode verifikasi terdiri dari 17 huruf dan angka dalam kelompok empat, misalnya 7QF3-M9XA-2KDP-R4TW-J. " +
 			"Periksa kembali kode pada sertifikat.",
 		"need_code":      "Masukkan kode verifikasi.",
 		"need_number":    "Masukkan nomor sertifikat dan nama pemegang.",
@@ -154,7 +154,7 @@ var text = map[Lang]map[string]string{
 		"intro":         "Check whether a Kader Norma Ketenagakerjaan (KNK, labour-norms cadre) certificate is genuine and still valid.",
 		"other_lang":    "Bahasa Indonesia",
 		"code_label":    "Verification code",
-		"code_hint":     "Printed on the certificate below the QR code, e.g. 7QF3-M9XA-2KDP-R4TW-H. Upper or lower case does not matter.",
+		"code_hint":     "Printed on the certificate below the QR code, e.g. 7QF3-M9XA-2KDP-R4TW-J. Upper or lower case does not matter.",
 		"check":         "Check",
 		"or":            "or",
 		"number_label":  "Certificate number",
@@ -191,7 +191,7 @@ var text = map[Lang]map[string]string{
 		"typo":      "The verification code has a typing error",
 		"typo_note": "This code cannot be right: one letter or digit does not agree with the check character at its end. Compare it with the code on the certificate, character by character.",
 		"malformed": "The verification code is not recognised",
-		"malformed_note": "A verification code has 17 letters and digits in groups of four, e.g. 7QF3-M9XA-2KDP-R4TW-H. " +
+		"malformed_note": "A verification code has 17 letters and digits in groups of four, e.g. 7QF3-M9XA-2KDP-R4TW-J. " +
 			"Check the code on the certificate again.",
 		"need_code":      "Enter the verification code.",
 		"need_number":    "Enter the certificate number and the holder's name.",

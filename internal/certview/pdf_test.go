@@ -20,8 +20,8 @@ func sample() Certificate {
 		IssueTime:  time.Date(2026, 11, 29, 16, 30, 0, 0, time.UTC),
 		ExpireTime: time.Date(2029, 11, 29, 16, 30, 0, 0, time.UTC),
 		State:      knkv1.Certificate_STATE_VALID,
-		Code:       "7QF3-M9XA-2KDP-R4TW-H", KeyID: "3f9c0a1b2c3d4e5f", SignatureOK: true,
-		VerifyURL: "https://sertifikat.example.go.id/verify/7QF3-M9XA-2KDP-R4TW-H",
+		Code:       "7QF3-M9XA-2KDP-R4TW-J", KeyID: "3f9c0a1b2c3d4e5f", SignatureOK: true,
+		VerifyURL: "https://sertifikat.example.go.id/verify/7QF3-M9XA-2KDP-R4TW-J",
 	}
 }
 

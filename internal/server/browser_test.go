@@ -71,6 +71,7 @@ func TestVerifyPageInChromium(t *testing.T) {
 		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("accept-lang", "id-ID,id"), // a browser in Indonesia
 		chromedp.UserDataDir(t.TempDir()))
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(alloc)

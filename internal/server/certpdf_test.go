@@ -95,15 +95,15 @@ func TestCertificatePdfOnlyForThoseInScope(t *testing.T) {
 	c := startPageCerts(t)
 	e := c.env
 	orgs := map[string]string{
-		"admin":                   e.AdminKey,
-		"issuing unit":            c.unit,
-		"cadre's federation":      c.fed,
-		"DKI inspectorate":        e.Org(t, "pengawas-dki", knkv1.Organization_KIND_INSPECTORATE, "31"),
-		"national inspectorate":   e.Org(t, "pengawas-pusat", knkv1.Organization_KIND_INSPECTORATE, ""),
-		"other federation":        e.Org(t, "kspsi", knkv1.Organization_KIND_FEDERATION, ""),
-		"Bali inspectorate":       e.Org(t, "pengawas-bali", knkv1.Organization_KIND_INSPECTORATE, "51"),
-		"another DKI unit":        e.Org(t, "blk-jakarta", knkv1.Organization_KIND_TRAINING_UNIT, "31"),
-		"national training unit":  e.Org(t, "kemnaker-pusat", knkv1.Organization_KIND_TRAINING_UNIT, ""),
+		"admin":                  e.AdminKey,
+		"issuing unit":           c.unit,
+		"cadre's federation":     c.fed,
+		"DKI inspectorate":       e.Org(t, "pengawas-dki", knkv1.Organization_KIND_INSPECTORATE, "31"),
+		"national inspectorate":  e.Org(t, "pengawas-pusat", knkv1.Organization_KIND_INSPECTORATE, ""),
+		"other federation":       e.Org(t, "kspsi", knkv1.Organization_KIND_FEDERATION, ""),
+		"Bali inspectorate":      e.Org(t, "pengawas-bali", knkv1.Organization_KIND_INSPECTORATE, "51"),
+		"another DKI unit":       e.Org(t, "blk-jakarta", knkv1.Organization_KIND_TRAINING_UNIT, "31"),
+		"national training unit": e.Org(t, "kemnaker-pusat", knkv1.Organization_KIND_TRAINING_UNIT, ""),
 	}
 	allowed := map[string]bool{"admin": true, "issuing unit": true, "cadre's federation": true, "DKI inspectorate": true, "national inspectorate": true}
 	path := "/v1/" + c.valid.Name + ":pdf"

@@ -12,7 +12,6 @@ import (
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/certcode"
-	"github.com/knk-id/knk/internal/certview"
 	"github.com/knk-id/knk/internal/db/dbtest"
 	"github.com/knk-id/knk/internal/testenv"
 )
@@ -21,11 +20,11 @@ const testPublicURL = "https://sertifikat.example.go.id"
 
 // pageCerts is a knkd with one certificate in each state, in DKI Jakarta (WIB).
 type pageCerts struct {
-	env                       *testenv.Env
-	fed, unit                 string
-	valid, revoked, expired   *knkv1.Certificate
-	session                   string
-	validName, revokedHolder  string
+	env                      *testenv.Env
+	fed, unit                string
+	valid, revoked, expired  *knkv1.Certificate
+	session                  string
+	validName, revokedHolder string
 }
 
 // startPageCerts issues three certificates on 23 November 2026 (16:00 WIB), revokes
@@ -101,7 +100,8 @@ func checkPage(t *testing.T, what string, p page, status int, lang string, want 
 	if p.status != status {
 		t.Errorf("%s: status %d, want %d\n%s", what, p.status, status, p.body)
 	}
-	if got := p.header.Get("Content-Security-Policy"); got != certview.CSP {
+	const csp = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+	if got := p.header.Get("Content-Security-Policy"); got != csp {
 		t.Errorf("%s: Content-Security-Policy %q", what, got)
 	}
 	if !strings.HasPrefix(p.header.Get("Content-Type"), "text/html") {
