@@ -208,6 +208,7 @@ func (b *bench) measureAll(ctx context.Context) {
 	b.storeWrites(ctx)
 	b.createCadre(ctx)
 	b.importRoster(ctx)
+	b.importFiles(ctx)
 	if err := b.walk(ctx); err != nil {
 		for _, name := range []string{"get_cadre_rps", "list_cadres_rps", "list_first_page_p50_ms", "list_deep_page_p50_ms"} {
 			b.record(name, err)
