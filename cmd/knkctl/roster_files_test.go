@@ -40,7 +40,7 @@ func TestImportRostersAsOfficesKeepThem(t *testing.T) {
 			fed := e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
 			dir := t.TempDir()
 			rej, warn := filepath.Join(dir, "rejections.csv"), filepath.Join(dir, "warnings.csv")
-			out, _, err := e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key", fed, "import", "--lang", "en",
+			out, _, err := e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key-file", testKeyFile(t, fed), "import", "--lang", "en",
 				"--rejections", rej, "--warnings", warn, filepath.Join("testdata", file))
 			var exit *exitError
 			if !errors.As(err, &exit) || exit.code != 2 {

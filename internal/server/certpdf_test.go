@@ -133,7 +133,7 @@ func TestCertificatePdfOnlyForThoseInScope(t *testing.T) {
 func TestIssuingNeedsAPublicURLOffLoopback(t *testing.T) {
 	t.Parallel()
 	// Listening on every interface with the default --public-url: no certificate.
-	e := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), func(c *testenv.Config) { c.HTTPAddr = "0.0.0.0:0" })
+	e := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), func(c *testenv.Config) { c.HTTPAddr, c.AllowPlaintext = "0.0.0.0:0", true })
 	fed := e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
 	unit := e.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")
 	_, cadres := e.Trained(t, fed, unit, "31", "Siti Rahayu")
@@ -145,7 +145,7 @@ func TestIssuingNeedsAPublicURLOffLoopback(t *testing.T) {
 
 	// With a public URL it issues; on loopback the default is fine (testenv's other tests).
 	e2 := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), func(c *testenv.Config) {
-		c.HTTPAddr, c.PublicURL = "0.0.0.0:0", "https://sertifikat.example.go.id/"
+		c.HTTPAddr, c.AllowPlaintext, c.PublicURL = "0.0.0.0:0", true, "https://sertifikat.example.go.id/"
 	})
 	fed = e2.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
 	unit = e2.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")

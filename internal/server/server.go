@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,6 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -52,8 +52,32 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
 	// PublicURL is the base of every verification link and QR code; empty means
-	// DefaultPublicURL. See publicURL.
+	// DefaultPublicURL. See parsePublicURL.
 	PublicURL string
+	// Edge is TLS, abuse limits and the API surface (tls.go, abuse.go).
+	Edge
+}
+
+// Edge is how knkd faces the network.
+type Edge struct {
+	// TLSCert and TLSKey are PEM files served on both ports (reloaded on SIGHUP
+	// or when they change); both empty means plaintext.
+	TLSCert, TLSKey string
+	// ClientCA, when set, is a PEM file of the CAs whose client certificates the
+	// gRPC port requires (internal services); the REST port stays open.
+	ClientCA string
+	// AllowPlaintext lets knkd listen off loopback without TLS.
+	AllowPlaintext bool
+	// PublicReflection lets gRPC reflection answer without a key.
+	PublicReflection bool
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies Proxies
+	// AnonymousLimit limits calls without a key to public methods and pages, per
+	// client address; FailedAuthLimit limits calls with a wrong key.
+	AnonymousLimit, FailedAuthLimit Limit
+	// TLSReloadInterval is how often the TLS files are checked for changes
+	// (default 5s).
+	TLSReloadInterval time.Duration
 }
 
 // Server is a running knkd.
@@ -66,6 +90,9 @@ type Server struct {
 	grpcLis  net.Listener
 	httpLis  net.Listener
 	gwClient *grpc.ClientConn
+	gwLis    *gatewayListener
+	tls      *tlsSetup
+	guard    *guard
 	certs    *certificate.Service
 	stopping chan struct{} // closed when shutdown starts
 }
@@ -97,6 +124,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.PublicURL, err = parsePublicURL(cfg.PublicURL); err != nil {
 		return nil, err
 	}
+	if cfg.TLSReloadInterval == 0 {
+		cfg.TLSReloadInterval = 5 * time.Second
+	}
 	s := &Server{cfg: cfg, stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -106,10 +136,16 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.db, err = db.Open(ctx, cfg.DB); err != nil {
 		return nil, err
 	}
+	if s.tls, err = newTLS(cfg); err != nil {
+		return nil, err
+	}
 	orgs := &organization.Service{DB: s.db, Now: cfg.Now}
+	s.guard = &guard{log: cfg.Logger, keys: orgs, proxies: cfg.TrustedProxies, publicReflection: cfg.PublicReflection,
+		anonymous:  cfg.AnonymousLimit.limiter(DefaultAnonymousLimit, cfg.Now),
+		failedAuth: cfg.FailedAuthLimit.limiter(DefaultFailedAuthLimit, cfg.Now)}
 	s.grpc = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(unaryInterceptor(cfg.Logger, orgs)),
-		grpc.ChainStreamInterceptor(streamInterceptor(cfg.Logger, orgs)),
+		grpc.ChainUnaryInterceptor(s.guard.unary),
+		grpc.ChainStreamInterceptor(s.guard.stream),
 	)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
 	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge}
@@ -145,16 +181,23 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.certs.IssueRefusal = issueRefusal(cfg.PublicURL, s.grpcLis.Addr(), s.httpLis.Addr()); s.certs.IssueRefusal != "" {
 		cfg.Logger.Warn("certificates will not be issued: " + s.certs.IssueRefusal)
 	}
+	if err := checkPlaintext(s.tls, cfg.AllowPlaintext, s.grpcLis, s.httpLis); err != nil {
+		return nil, err
+	}
+	if s.tls != nil {
+		s.grpcLis = tls.NewListener(s.grpcLis, s.tls.grpc)
+	}
 	gw, err := s.gateway(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.http = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.edgeHandler(gw), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
-// gateway returns the REST handler. It calls the gRPC server over loopback, so
-// every REST call passes through the same interceptors as a gRPC call.
+// gateway returns the REST handler. It calls the gRPC server through an
+// in-process listener, so every REST call passes through the same interceptors
+// as a gRPC call.
 func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	mux := runtime.NewServeMux(
 		// HTTPBodyMarshaler sends a google.api.HttpBody (the PDF) as it is.
@@ -168,12 +211,16 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 			}
 			return runtime.DefaultHeaderMatcher(key)
 		}),
+		runtime.WithMetadata(gatewayMetadata),
+		runtime.WithErrorHandler(httpError),
+		runtime.WithRoutingErrorHandler(routingError),
+		runtime.WithMiddlewares(matchProbe),
 	)
 	var err error
-	s.gwClient, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	s.gwLis = newGatewayListener()
+	s.gwClient, err = s.gwLis.dial(
 		// An import summary lists every rejected row: let a large one through.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)))
 	if err != nil {
 		return nil, err
 	}
@@ -225,8 +272,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	log := s.cfg.Logger
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.grpc.Serve(s.grpcLis) })
+	g.Go(func() error { return s.grpc.Serve(s.gwLis) })
+	if s.tls != nil {
+		hup := sighup() // before the first log line, so a SIGHUP after it always reloads
+		g.Go(func() error {
+			s.tls.certs.watch(gctx, hup, s.cfg.TLSReloadInterval)
+			return nil
+		})
+	}
 	g.Go(func() error {
-		if err := s.http.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.serveHTTP(); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -254,7 +309,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return httpErr
 	})
-	log.Info("knkd serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr(), "store", s.db.Engine())
+	log.Info("knkd serving", s.servingAttrs()...)
 	err := g.Wait()
 	return errors.Join(err, s.close())
 }
@@ -268,6 +323,9 @@ func (s *Server) close() error {
 		if l != nil {
 			l.Close()
 		}
+	}
+	if s.gwLis != nil {
+		s.gwLis.Close()
 	}
 	if s.db != nil {
 		errs = append(errs, s.db.Close())

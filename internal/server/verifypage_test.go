@@ -13,6 +13,7 @@ import (
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/certcode"
 	"github.com/knk-id/knk/internal/db/dbtest"
+	"github.com/knk-id/knk/internal/server"
 	"github.com/knk-id/knk/internal/testenv"
 )
 
@@ -32,7 +33,10 @@ type pageCerts struct {
 // Siti's anew (24 November 2029). The revoked holder's name holds HTML.
 func startPageCerts(t *testing.T) *pageCerts {
 	t.Helper()
-	e := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), func(c *testenv.Config) { c.PublicURL = testPublicURL })
+	e := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), func(c *testenv.Config) {
+		c.PublicURL = testPublicURL
+		c.AnonymousLimit = server.Limit{PerMinute: -1} // this test checks the pages, edge_test the limit
+	})
 	p := &pageCerts{env: e, validName: "Siti Rahayu", revokedHolder: `Budi <script>alert("x")</script> Santoso`}
 	p.fed = e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
 	p.unit = createOrg(t, e, "disnaker-dki", "Disnaker DKI Jakarta", knkv1.Organization_KIND_TRAINING_UNIT, "31")

@@ -384,8 +384,9 @@ func (s *Service) WithdrawCadre(ctx context.Context, req *knkv1.WithdrawCadreReq
 		if _, _, err := forum.Leave(ctx, tx, cid, knkv1.ForumMembership_END_REASON_WITHDRAWN, p.OrgName(), now); err != nil {
 			return err
 		}
-		if ok, err := update(ctx, tx, cur, now); err != nil || !ok {
-			return errors.Join(err, api.StaleEtag(cur.Name))
+		ok, err := update(ctx, tx, cur, now)
+		if err := api.Updated(cur.Name, ok, err); err != nil {
+			return err
 		}
 		out = cur
 		return tx.Event(ctx, "cadre.withdrawn", cur.Name, p.OrgName(), now)
@@ -494,7 +495,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 			break
 		}
 		if err != nil {
-			return errors.Join(err, settle())
+			return cmp.Or(settle(), err)
 		}
 		now := s.now()
 		c, v, warnings := lenient(req.GetCadre(), now, s.MinAge)
@@ -504,7 +505,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 			var fv api.Violations
 			fed, err = s.federation(ctx, p, requested, &fv)
 			if err != nil && status.Code(err) != codes.PermissionDenied {
-				return errors.Join(err, settle())
+				return cmp.Or(settle(), err)
 			}
 			feds[requested] = fed
 		}
