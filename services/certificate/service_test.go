@@ -28,6 +28,8 @@ import (
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/certcode"
+	"github.com/knk-id/knk/internal/db/dbtest"
+	"github.com/knk-id/knk/internal/server"
 	"github.com/knk-id/knk/internal/testenv"
 	"github.com/knk-id/knk/services/certificate"
 )
@@ -46,7 +48,9 @@ type world struct {
 
 func setup(t *testing.T) *world {
 	t.Helper()
-	e := testenv.Start(t)
+	// These tests check the service's rules; the per-address anonymous limit
+	// (internal/server edge_test) would refuse their many anonymous calls.
+	e := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), func(c *testenv.Config) { c.AnonymousLimit = server.Limit{PerMinute: -1} })
 	return &world{
 		Env:       e,
 		fed:       e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, ""),
