@@ -29,6 +29,7 @@ type Principal struct {
 	Org      string // organization id, e.g. "ksbsi"
 	Kind     Kind
 	Province string // "" is national scope
+	KeyID    string // the id of the API key the request came with (never its secret)
 }
 
 // OrgName is the principal's resource name, organizations/{id}.
@@ -104,6 +105,11 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.CadreService/WithdrawCadre": writers,
 	"/knk.v1.CadreService/LookupCadre":   all,
 	"/knk.v1.CadreService/ImportCadres":  writers,
+
+	"/knk.v1.CadreService/RequestTransfer":      writers,
+	"/knk.v1.CadreService/ListTransferRequests": writers,
+	"/knk.v1.CadreService/ApproveTransfer":      writers,
+	"/knk.v1.CadreService/RejectTransfer":       writers,
 
 	"/knk.v1.TrainingService/CreateSession":    trainers,
 	"/knk.v1.TrainingService/GetSession":       all,

@@ -49,6 +49,9 @@ type Config struct {
 	ValidYears int
 	// ExpiryInterval is how often the expiry sweep runs; negative disables it.
 	ExpiryInterval time.Duration
+	// NIKChecksPerMinute bounds, per API key, the answers that tell whether a NIK
+	// is registered (default 120; negative: no limit).
+	NIKChecksPerMinute int
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
 	// PublicURL is the base of every verification link and QR code; empty means
@@ -118,6 +121,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.ExpiryInterval == 0 {
 		cfg.ExpiryInterval = time.Minute
 	}
+	if cfg.NIKChecksPerMinute == 0 {
+		cfg.NIKChecksPerMinute = 120
+	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
@@ -148,7 +154,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		grpc.ChainStreamInterceptor(s.guard.stream),
 	)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
-	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge}
+	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge,
+		Guard: cadre.NewGuard(cfg.NIKChecksPerMinute, cfg.Logger, cfg.Now)}
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
 	train := &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark}
 	knkv1.RegisterTrainingServiceServer(s.grpc, train)
@@ -162,7 +169,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("re-sign certificates with verification codes: %w", err)
 	}
 	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)
-	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs})
+	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs, Scope: cadre.ScopeSQL})
 	knkv1.RegisterEventServiceServer(s.grpc, &event.Service{DB: s.db, Stopping: s.stopping})
 	knkv1.RegisterStatsServiceServer(s.grpc, &stats.Service{DB: s.db, Cadres: cadres, Training: train})
 	s.health = health.NewServer()

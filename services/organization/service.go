@@ -314,6 +314,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Princip
 		return auth.Principal{}, errInvalidKey()
 	}
 	p.Kind = knkv1.Organization_Kind(kind)
+	p.KeyID = keyID
 	if s.DB.Engine() == "sqlite" {
 		s.keys.Store(keyID, cachedKey{hash: hash, p: p})
 	}
