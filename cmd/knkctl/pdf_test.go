@@ -118,10 +118,13 @@ func TestCertificatesPdfCLI(t *testing.T) {
 			t.Errorf("knkctl %s succeeded:\n%s", strings.Join(args, " "), stderr)
 		}
 	}
-	// The Bali unit may list DKI's certificates but not print them: the ZIP fails whole.
-	if _, _, err := certRun(t, env, bali, "certificates", "pdf", "--province", "31", "-o", filepath.Join(failed, "dki.zip")); err == nil ||
+	// The Bali unit may not print DKI's certificates: it gets no ZIP at all.
+	if _, _, err := certRun(t, env, bali, "certificates", "pdf", "--province", "31", "-o", filepath.Join(failed, "dki.zip")); err == nil {
+		t.Errorf("another province's unit printed DKI's certificates")
+	}
+	if _, _, err := certRun(t, env, bali, "certificates", "pdf", number(certs[0]), "-o", filepath.Join(failed, "siti.pdf")); err == nil ||
 		!strings.Contains(err.Error(), "NOT_FOUND") {
-		t.Errorf("another province's unit printing DKI: %v, want NOT_FOUND", err)
+		t.Errorf("another province's unit printing one DKI certificate: %v, want NOT_FOUND", err)
 	}
 	onlyFiles(t, failed)
 }
