@@ -17,7 +17,7 @@ TOOLS := $(BIN)/.buf-$(BUF_VERSION) \
 
 .PHONY: run build test bench generate lint tools vendor-protos clean readme
 
-## run: build and start knkd on ./knk.db (gRPC :9090, REST :8080)
+## run: build and start knkd on ./knk.db (gRPC 127.0.0.1:9090, REST 127.0.0.1:8080, plaintext on loopback)
 run: build
 	./bin/knkd --db $(DB)
 
