@@ -29,7 +29,6 @@ import (
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/certcode"
 	"github.com/knk-id/knk/internal/db/dbtest"
-	"github.com/knk-id/knk/internal/server"
 	"github.com/knk-id/knk/internal/testenv"
 	"github.com/knk-id/knk/services/certificate"
 )
@@ -48,9 +47,13 @@ type world struct {
 
 func setup(t *testing.T) *world {
 	t.Helper()
-	// These tests check the service's rules; the per-address anonymous limit
-	// (internal/server edge_test) would refuse their many anonymous calls.
-	e := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), func(c *testenv.Config) { c.AnonymousLimit = server.Limit{PerMinute: -1} })
+	return setupWith(t, nil)
+}
+
+// setupWith is setup on a knkd whose configuration edit changes.
+func setupWith(t *testing.T, edit func(*testenv.Config)) *world {
+	t.Helper()
+	e := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), edit)
 	return &world{
 		Env:       e,
 		fed:       e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, ""),
