@@ -27,6 +27,9 @@ const (
 	CertificateService_VerifyCertificate_FullMethodName       = "/knk.v1.CertificateService/VerifyCertificate"
 	CertificateService_VerifyCertificateByCode_FullMethodName = "/knk.v1.CertificateService/VerifyCertificateByCode"
 	CertificateService_ListSigningKeys_FullMethodName         = "/knk.v1.CertificateService/ListSigningKeys"
+	CertificateService_RotateSigningKey_FullMethodName        = "/knk.v1.CertificateService/RotateSigningKey"
+	CertificateService_RevokeSigningKey_FullMethodName        = "/knk.v1.CertificateService/RevokeSigningKey"
+	CertificateService_ResignCertificates_FullMethodName      = "/knk.v1.CertificateService/ResignCertificates"
 	CertificateService_GetCertificatePdf_FullMethodName       = "/knk.v1.CertificateService/GetCertificatePdf"
 )
 
@@ -58,6 +61,20 @@ type CertificateServiceClient interface {
 	VerifyCertificateByCode(ctx context.Context, in *VerifyCertificateByCodeRequest, opts ...grpc.CallOption) (*VerifyCertificateResponse, error)
 	// ListSigningKeys publishes the public keys that sign certificates.
 	ListSigningKeys(ctx context.Context, in *ListSigningKeysRequest, opts ...grpc.CallOption) (*ListSigningKeysResponse, error)
+	// RotateSigningKey makes a new key, generated and stored encrypted, the one
+	// that signs new certificates (admin only). Earlier keys stay published, so
+	// the certificates they signed keep verifying.
+	RotateSigningKey(ctx context.Context, in *RotateSigningKeyRequest, opts ...grpc.CallOption) (*SigningKey, error)
+	// RevokeSigningKey revokes a compromised key from a point in time (admin
+	// only): certificates it signed at or after revoked_from verify as not valid
+	// until ResignCertificates signs them again with the current key. Revoking
+	// the key that signs now rotates first. Revoking again can only move
+	// revoked_from earlier.
+	RevokeSigningKey(ctx context.Context, in *RevokeSigningKeyRequest, opts ...grpc.CallOption) (*SigningKey, error)
+	// ResignCertificates signs again, with the current key, up to page_size
+	// certificates that a revoked key signed at or after its revoked_from (admin
+	// only); call it until remaining is 0.
+	ResignCertificates(ctx context.Context, in *ResignCertificatesRequest, opts ...grpc.CallOption) (*ResignCertificatesResponse, error)
 	// GetCertificatePdf returns the printable certificate (application/pdf, A4
 	// landscape, Bahasa Indonesia, with the QR code of its verification page), for
 	// admin, the issuing unit, the cadre's federation and the province's
@@ -143,6 +160,36 @@ func (c *certificateServiceClient) ListSigningKeys(ctx context.Context, in *List
 	return out, nil
 }
 
+func (c *certificateServiceClient) RotateSigningKey(ctx context.Context, in *RotateSigningKeyRequest, opts ...grpc.CallOption) (*SigningKey, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SigningKey)
+	err := c.cc.Invoke(ctx, CertificateService_RotateSigningKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateServiceClient) RevokeSigningKey(ctx context.Context, in *RevokeSigningKeyRequest, opts ...grpc.CallOption) (*SigningKey, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SigningKey)
+	err := c.cc.Invoke(ctx, CertificateService_RevokeSigningKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateServiceClient) ResignCertificates(ctx context.Context, in *ResignCertificatesRequest, opts ...grpc.CallOption) (*ResignCertificatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResignCertificatesResponse)
+	err := c.cc.Invoke(ctx, CertificateService_ResignCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *certificateServiceClient) GetCertificatePdf(ctx context.Context, in *GetCertificatePdfRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(httpbody.HttpBody)
@@ -181,6 +228,20 @@ type CertificateServiceServer interface {
 	VerifyCertificateByCode(context.Context, *VerifyCertificateByCodeRequest) (*VerifyCertificateResponse, error)
 	// ListSigningKeys publishes the public keys that sign certificates.
 	ListSigningKeys(context.Context, *ListSigningKeysRequest) (*ListSigningKeysResponse, error)
+	// RotateSigningKey makes a new key, generated and stored encrypted, the one
+	// that signs new certificates (admin only). Earlier keys stay published, so
+	// the certificates they signed keep verifying.
+	RotateSigningKey(context.Context, *RotateSigningKeyRequest) (*SigningKey, error)
+	// RevokeSigningKey revokes a compromised key from a point in time (admin
+	// only): certificates it signed at or after revoked_from verify as not valid
+	// until ResignCertificates signs them again with the current key. Revoking
+	// the key that signs now rotates first. Revoking again can only move
+	// revoked_from earlier.
+	RevokeSigningKey(context.Context, *RevokeSigningKeyRequest) (*SigningKey, error)
+	// ResignCertificates signs again, with the current key, up to page_size
+	// certificates that a revoked key signed at or after its revoked_from (admin
+	// only); call it until remaining is 0.
+	ResignCertificates(context.Context, *ResignCertificatesRequest) (*ResignCertificatesResponse, error)
 	// GetCertificatePdf returns the printable certificate (application/pdf, A4
 	// landscape, Bahasa Indonesia, with the QR code of its verification page), for
 	// admin, the issuing unit, the cadre's federation and the province's
@@ -216,6 +277,15 @@ func (UnimplementedCertificateServiceServer) VerifyCertificateByCode(context.Con
 }
 func (UnimplementedCertificateServiceServer) ListSigningKeys(context.Context, *ListSigningKeysRequest) (*ListSigningKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSigningKeys not implemented")
+}
+func (UnimplementedCertificateServiceServer) RotateSigningKey(context.Context, *RotateSigningKeyRequest) (*SigningKey, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateSigningKey not implemented")
+}
+func (UnimplementedCertificateServiceServer) RevokeSigningKey(context.Context, *RevokeSigningKeyRequest) (*SigningKey, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeSigningKey not implemented")
+}
+func (UnimplementedCertificateServiceServer) ResignCertificates(context.Context, *ResignCertificatesRequest) (*ResignCertificatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResignCertificates not implemented")
 }
 func (UnimplementedCertificateServiceServer) GetCertificatePdf(context.Context, *GetCertificatePdfRequest) (*httpbody.HttpBody, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCertificatePdf not implemented")
@@ -367,6 +437,60 @@ func _CertificateService_ListSigningKeys_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateService_RotateSigningKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateSigningKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).RotateSigningKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_RotateSigningKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).RotateSigningKey(ctx, req.(*RotateSigningKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateService_RevokeSigningKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeSigningKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).RevokeSigningKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_RevokeSigningKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).RevokeSigningKey(ctx, req.(*RevokeSigningKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateService_ResignCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResignCertificatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).ResignCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_ResignCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).ResignCertificates(ctx, req.(*ResignCertificatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CertificateService_GetCertificatePdf_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetCertificatePdfRequest)
 	if err := dec(in); err != nil {
@@ -419,6 +543,18 @@ var CertificateService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListSigningKeys",
 			Handler:    _CertificateService_ListSigningKeys_Handler,
+		},
+		{
+			MethodName: "RotateSigningKey",
+			Handler:    _CertificateService_RotateSigningKey_Handler,
+		},
+		{
+			MethodName: "RevokeSigningKey",
+			Handler:    _CertificateService_RevokeSigningKey_Handler,
+		},
+		{
+			MethodName: "ResignCertificates",
+			Handler:    _CertificateService_ResignCertificates_Handler,
 		},
 		{
 			MethodName: "GetCertificatePdf",
