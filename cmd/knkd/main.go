@@ -40,6 +40,8 @@ type cli struct {
 	NIKChecks       int           `name:"nik-checks-per-minute" help:"Per API key: NIK lookups, transfer requests and creates of registered NIKs a minute (a minute's worth at once); -1 = no limit." default:"120" env:"KNK_NIK_CHECKS_PER_MINUTE"`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight calls may take to finish on SIGTERM." default:"20s" env:"KNK_SHUTDOWN_TIMEOUT"`
 	PublicURL       string        `name:"public-url" help:"Base of every verification link and QR code printed on certificates, e.g. https://sertifikat.example.go.id; a knkd that listens beyond loopback refuses to issue certificates while it is the default." default:"http://localhost:8080" env:"KNK_PUBLIC_URL"`
+	AdminAddr       string        `name:"admin-addr" help:"Address serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9100 (off loopback only with --tls-cert, --tls-key and --client-ca); off when empty." env:"KNK_ADMIN_ADDR"`
+	Pprof           bool          `name:"pprof" help:"Also serve net/http/pprof under /debug/pprof/ on --admin-addr." env:"KNK_PPROF"`
 	LogLevel        slog.Level    `name:"log-level" help:"debug, info, warn or error." default:"info" env:"KNK_LOG_LEVEL"`
 }
 
@@ -63,6 +65,9 @@ func perMinute(rate, burst int) server.Limit {
 }
 
 func run(ctx context.Context, c cli, args []string) error {
+	if c.Pprof && c.AdminAddr == "" {
+		return fmt.Errorf("--pprof needs --admin-addr: profiles are served only on the admin port")
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
 	if err := secretarg.RefuseDSN(args, "--db", c.DB, "KNK_DB, --db-file, PGPASSWORD or ~/.pgpass"); err != nil {
 		return err
@@ -82,6 +87,7 @@ func run(ctx context.Context, c cli, args []string) error {
 		MinAge: c.MinAge, PassMark: c.PassMark, SigningKeyFile: c.SigningKey, KeyEncryptionKeyFile: c.KEKFile, ValidYears: c.ValidYears,
 		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout, NIKChecksPerMinute: c.NIKChecks,
 		PublicURL: c.PublicURL,
+		AdminAddr: c.AdminAddr, Pprof: c.Pprof,
 		Edge: server.Edge{
 			TLSCert: c.TLSCert, TLSKey: c.TLSKey, ClientCA: c.ClientCA, AllowPlaintext: c.AllowPlaintext,
 			PublicReflection: c.Reflection == "public", TrustedProxies: proxies,

@@ -71,7 +71,7 @@ func (h *verifyPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reqID = ulid.Make().String()
 	}
 	w.Header().Set("X-Request-Id", reqID)
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec := &pageRecorder{ResponseWriter: w, status: http.StatusOK}
 	h.mux.ServeHTTP(rec, r)
 	level := slog.LevelInfo
 	if rec.status >= 500 {
@@ -220,12 +220,12 @@ func truncate(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "")
 }
 
-type statusRecorder struct {
+type pageRecorder struct {
 	http.ResponseWriter
 	status int
 }
 
-func (s *statusRecorder) WriteHeader(code int) {
+func (s *pageRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }

@@ -75,8 +75,8 @@ type page struct {
 	body   string
 }
 
-// get fetches a page with no key, the way a browser would, without following redirects.
-func get(t *testing.T, e *testenv.Env, method, path string, header map[string]string, body string) page {
+// fetchPage fetches a page with no key, the way a browser would, without following redirects.
+func fetchPage(t *testing.T, e *testenv.Env, method, path string, header map[string]string, body string) page {
 	t.Helper()
 	req, err := http.NewRequest(method, e.BaseURL+path, strings.NewReader(body))
 	if err != nil {
@@ -135,34 +135,34 @@ func TestVerifyPageShowsEachState(t *testing.T) {
 	key := c.valid.KeyId
 	topicsID := []string{"Keselamatan dan Kesehatan Kerja", "Perjanjian Kerja Waktu Tertentu", "Struktur dan Skala Upah", "Jaminan Sosial Ketenagakerjaan"}
 
-	p := get(t, e, "GET", "/verify/"+c.valid.VerificationCode, nil, "")
+	p := fetchPage(t, e, "GET", "/verify/"+c.valid.VerificationCode, nil, "")
 	checkPage(t, "valid", p, 200, "id", append(topicsID, "BERLAKU", c.validName, strings.TrimPrefix(c.valid.Name, "certificates/"),
 		c.valid.VerificationCode, "Disnaker DKI Jakarta", "DKI Jakarta", "24 November 2029", "24 November 2032", "WIB",
 		"diperiksa dengan kunci publik", key)...)
 
-	p = get(t, e, "GET", "/verify/"+c.valid.VerificationCode+"?lang=en", nil, "")
+	p = fetchPage(t, e, "GET", "/verify/"+c.valid.VerificationCode+"?lang=en", nil, "")
 	checkPage(t, "valid, ?lang=en", p, 200, "en", "VALID", "Occupational safety and health", "24 November 2029", "checked against the published public key")
-	p = get(t, e, "GET", "/verify/"+c.valid.VerificationCode, map[string]string{"Accept-Language": "en-GB,en;q=0.9"}, "")
+	p = fetchPage(t, e, "GET", "/verify/"+c.valid.VerificationCode, map[string]string{"Accept-Language": "en-GB,en;q=0.9"}, "")
 	checkPage(t, "valid, Accept-Language en", p, 200, "en", "VALID")
-	p = get(t, e, "GET", "/verify/"+c.valid.VerificationCode, map[string]string{"Accept-Language": "id-ID,id;q=0.9,en;q=0.8"}, "")
+	p = fetchPage(t, e, "GET", "/verify/"+c.valid.VerificationCode, map[string]string{"Accept-Language": "id-ID,id;q=0.9,en;q=0.8"}, "")
 	checkPage(t, "valid, Accept-Language id", p, 200, "id", "BERLAKU")
-	p = get(t, e, "GET", "/verify/"+c.valid.VerificationCode+"?lang=id", map[string]string{"Accept-Language": "en"}, "")
+	p = fetchPage(t, e, "GET", "/verify/"+c.valid.VerificationCode+"?lang=id", map[string]string{"Accept-Language": "en"}, "")
 	checkPage(t, "?lang=id beats Accept-Language", p, 200, "id", "BERLAKU")
 
-	p = get(t, e, "GET", "/verify/"+c.revoked.VerificationCode, nil, "")
+	p = fetchPage(t, e, "GET", "/verify/"+c.revoked.VerificationCode, nil, "")
 	checkPage(t, "revoked", p, 200, "id", "DICABUT", "Dicabut pada", "23 November 2026", "Data pelatihan tidak sah",
 		"Budi &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Santoso")
-	p = get(t, e, "GET", "/verify/"+c.revoked.VerificationCode+"?lang=en", nil, "")
+	p = fetchPage(t, e, "GET", "/verify/"+c.revoked.VerificationCode+"?lang=en", nil, "")
 	checkPage(t, "revoked, en", p, 200, "en", "REVOKED", "Revoked on", "23 November 2026")
 
-	p = get(t, e, "GET", "/verify/"+c.expired.VerificationCode, nil, "")
+	p = fetchPage(t, e, "GET", "/verify/"+c.expired.VerificationCode, nil, "")
 	checkPage(t, "expired", p, 200, "id", "KEDALUWARSA", "Berakhir pada", "23 November 2029", "Dewi Lestari")
-	p = get(t, e, "GET", "/verify/"+c.expired.VerificationCode+"?lang=en", nil, "")
+	p = fetchPage(t, e, "GET", "/verify/"+c.expired.VerificationCode+"?lang=en", nil, "")
 	checkPage(t, "expired, en", p, 200, "en", "EXPIRED", "Ended on")
 
 	// Lower case, spaces for hyphens: the form sends the browser to the page of the canonical code.
 	typed := strings.ToLower(strings.ReplaceAll(c.valid.VerificationCode, "-", " "))
-	p = get(t, e, "GET", "/verify?code="+url.QueryEscape(typed), nil, "")
+	p = fetchPage(t, e, "GET", "/verify?code="+url.QueryEscape(typed), nil, "")
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/verify/"+c.valid.VerificationCode {
 		t.Errorf("form with a typed code: %d Location %q", p.status, p.header.Get("Location"))
 	}
@@ -198,36 +198,36 @@ func TestVerifyPageMistakesAndAttacks(t *testing.T) {
 	rand.Read(raw[:])
 	unknown := certcode.Encode(raw)
 
-	checkPage(t, "form", get(t, e, "GET", "/verify", nil, ""), 200, "id",
+	checkPage(t, "form", fetchPage(t, e, "GET", "/verify", nil, ""), 200, "id",
 		`action="/verify"`, "Kode verifikasi", "Nomor sertifikat", "Nama pemegang", `method="post"`)
-	checkPage(t, "form, en", get(t, e, "GET", "/verify?lang=en", nil, ""), 200, "en", "Verification code")
+	checkPage(t, "form, en", fetchPage(t, e, "GET", "/verify?lang=en", nil, ""), 200, "en", "Verification code")
 
-	checkPage(t, "unknown code", get(t, e, "GET", "/verify/"+unknown, nil, ""), 404, "id", "Sertifikat tidak ditemukan")
-	checkPage(t, "unknown code, en", get(t, e, "GET", "/verify/"+unknown+"?lang=en", nil, ""), 404, "en", "Certificate not found")
-	checkPage(t, "typo", get(t, e, "GET", "/verify/"+oneSymbolOff(c.valid.VerificationCode), nil, ""), 400, "id", "salah ketik")
-	checkPage(t, "typo in the form", get(t, e, "GET", "/verify?code="+oneSymbolOff(c.valid.VerificationCode), nil, ""),
+	checkPage(t, "unknown code", fetchPage(t, e, "GET", "/verify/"+unknown, nil, ""), 404, "id", "Sertifikat tidak ditemukan")
+	checkPage(t, "unknown code, en", fetchPage(t, e, "GET", "/verify/"+unknown+"?lang=en", nil, ""), 404, "en", "Certificate not found")
+	checkPage(t, "typo", fetchPage(t, e, "GET", "/verify/"+oneSymbolOff(c.valid.VerificationCode), nil, ""), 400, "id", "salah ketik")
+	checkPage(t, "typo in the form", fetchPage(t, e, "GET", "/verify?code="+oneSymbolOff(c.valid.VerificationCode), nil, ""),
 		400, "id", "huruf pemeriksa", `aria-invalid="true"`)
-	checkPage(t, "not a code", get(t, e, "GET", "/verify/KNK-31-2026-000001", nil, ""), 400, "id", "tidak dikenali")
-	checkPage(t, "no such page", get(t, e, "GET", "/verify/a/b", nil, ""), 404, "id", "Halaman tidak ditemukan")
+	checkPage(t, "not a code", fetchPage(t, e, "GET", "/verify/KNK-31-2026-000001", nil, ""), 400, "id", "tidak dikenali")
+	checkPage(t, "no such page", fetchPage(t, e, "GET", "/verify/a/b", nil, ""), 404, "id", "Halaman tidak ditemukan")
 
 	// A huge code is refused before any lookup, with the same page as any other non-code.
 	start := time.Now()
-	p := get(t, e, "GET", "/verify/"+strings.Repeat("A", 200_000), nil, "")
+	p := fetchPage(t, e, "GET", "/verify/"+strings.Repeat("A", 200_000), nil, "")
 	checkPage(t, "huge code", p, 400, "id", "tidak dikenali")
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("a huge code took %v", d)
 	}
-	checkPage(t, "huge code in the form", get(t, e, "GET", "/verify?code="+strings.Repeat("7", 100_000), nil, ""), 400, "id")
+	checkPage(t, "huge code in the form", fetchPage(t, e, "GET", "/verify?code="+strings.Repeat("7", 100_000), nil, ""), 400, "id")
 
 	// Path traversal: nothing but this package's pages and its one stylesheet.
 	for _, path := range []string{"/verify/..%2F..%2F..%2Fetc%2Fpasswd", "/verify/../../etc/passwd", "/assets/..%2F..%2Fserver.go",
 		"/assets/../go.mod", "/assets/%2e%2e/templates/page.html", "/assets/verify.css%00.html"} {
-		p := get(t, e, "GET", path, nil, "")
+		p := fetchPage(t, e, "GET", path, nil, "")
 		if p.status == 200 || strings.Contains(p.body, "root:") || strings.Contains(p.body, "package ") || strings.Contains(p.body, "module ") {
 			t.Errorf("GET %s: %d\n%.300s", path, p.status, p.body)
 		}
 	}
-	css := get(t, e, "GET", "/assets/verify.css", nil, "")
+	css := fetchPage(t, e, "GET", "/assets/verify.css", nil, "")
 	if css.status != 200 || !strings.HasPrefix(css.header.Get("Content-Type"), "text/css") || css.header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("stylesheet: %d %v", css.status, css.header)
 	}
@@ -235,7 +235,7 @@ func TestVerifyPageMistakesAndAttacks(t *testing.T) {
 	// By number and name: the name goes in the body; the answer holds initials only.
 	number := strings.TrimPrefix(c.valid.Name, "certificates/")
 	form := func(num, name string) page {
-		return get(t, e, "POST", "/verify", map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+		return fetchPage(t, e, "POST", "/verify", map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
 			url.Values{"number": {num}, "holder_name": {name}}.Encode())
 	}
 	p = form(number, "  siti   RAHAYU ")
@@ -251,7 +251,7 @@ func TestVerifyPageMistakesAndAttacks(t *testing.T) {
 	checkPage(t, "unknown number", form("KNK-31-2026-999999", "Siti Rahayu"), 404, "id", "Tidak ada sertifikat dengan nomor ini")
 	checkPage(t, "bad number", form("31-2026-1", "Siti Rahayu"), 400, "id", "KNK-31-2026-000001")
 	checkPage(t, "no name", form(number, ""), 400, "id", "Masukkan nomor sertifikat dan nama pemegang")
-	huge := get(t, e, "POST", "/verify", map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+	huge := fetchPage(t, e, "POST", "/verify", map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
 		"number="+number+"&holder_name="+strings.Repeat("A", 1<<20))
 	if huge.status != 400 {
 		t.Errorf("a 1 MiB form: %d", huge.status)

@@ -24,6 +24,7 @@ import (
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/disclosure"
 	"github.com/knk-id/knk/internal/idn"
+	"github.com/knk-id/knk/internal/metrics"
 	"github.com/knk-id/knk/internal/topic"
 	"github.com/knk-id/knk/services/forum"
 	"github.com/knk-id/knk/services/organization"
@@ -487,6 +488,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 		if w.err != nil {
 			return w.err
 		}
+		countImported(w.outcomes)
 		for i, o := range w.outcomes {
 			switch o {
 			case created:
@@ -569,6 +571,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 		return err
 	}
 	slices.SortFunc(resp.Rejections, func(a, b *knkv1.ImportRejection) int { return cmp.Compare(a.Row, b.Row) })
+	metrics.ImportRows.WithLabelValues("rejected").Add(float64(resp.Rejected))
 	return stream.SendAndClose(resp)
 }
 
