@@ -67,14 +67,14 @@ func TestCertificatesPdfCLI(t *testing.T) {
 	env := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), func(c *testenv.Config) { c.PublicURL = "https://sertifikat.example.go.id" })
 	fed := env.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
 	unit := env.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")
-	session, cadres := env.Trained(t, fed, unit, "31", "Siti Rahayu", "Budi Santoso", "Dewi Lestari")
+	session, cadres := env.TrainedNamed(t, fed, unit, "31", "Siti Rahayu", "Budi Santoso", "Dewi Lestari")
 	certs := env.Issue(t, unit, cadres...)
 	if _, err := env.Certs.RevokeCertificate(testenv.Ctx(unit), &knkv1.RevokeCertificateRequest{Name: certs[1].Name, Reason: "salah data"}); err != nil {
 		t.Fatal(err)
 	}
 	// Another province's certificate stays out of the DKI ZIPs.
 	bali := env.Org(t, "disnaker-bali", knkv1.Organization_KIND_TRAINING_UNIT, "51")
-	_, balinese := env.Trained(t, fed, bali, "51", "Made Wirawan")
+	_, balinese := env.TrainedNamed(t, fed, bali, "51", "Made Wirawan")
 	env.Issue(t, bali, balinese...)
 	number := func(c *knkv1.Certificate) string { return strings.TrimPrefix(c.Name, "certificates/") }
 	valid := []string{number(certs[0]) + ".pdf", number(certs[2]) + ".pdf"}

@@ -136,7 +136,7 @@ func TestIssuingNeedsAPublicURLOffLoopback(t *testing.T) {
 	e := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), func(c *testenv.Config) { c.HTTPAddr, c.AllowPlaintext = "0.0.0.0:0", true })
 	fed := e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
 	unit := e.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")
-	_, cadres := e.Trained(t, fed, unit, "31", "Siti Rahayu")
+	_, cadres := e.TrainedNamed(t, fed, unit, "31", "Siti Rahayu")
 	_, err := e.Certs.IssueCertificate(testenv.Ctx(unit), &knkv1.IssueCertificateRequest{Cadre: cadres[0].Name})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "--public-url") ||
 		!strings.Contains(err.Error(), server.DefaultPublicURL) {
@@ -149,7 +149,7 @@ func TestIssuingNeedsAPublicURLOffLoopback(t *testing.T) {
 	})
 	fed = e2.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
 	unit = e2.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")
-	_, cadres = e2.Trained(t, fed, unit, "31", "Siti Rahayu")
+	_, cadres = e2.TrainedNamed(t, fed, unit, "31", "Siti Rahayu")
 	cert := e2.Issue(t, unit, cadres[0])[0]
 	body, err := e2.Certs.GetCertificatePdf(testenv.Ctx(unit), &knkv1.GetCertificatePdfRequest{Name: cert.Name})
 	if err != nil {

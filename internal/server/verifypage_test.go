@@ -41,7 +41,7 @@ func startPageCerts(t *testing.T) *pageCerts {
 	p.fed = e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
 	p.unit = createOrg(t, e, "disnaker-dki", "Disnaker DKI Jakarta", knkv1.Organization_KIND_TRAINING_UNIT, "31")
 	var cadres []*knkv1.Cadre
-	p.session, cadres = e.Trained(t, p.fed, p.unit, "31", p.validName, p.revokedHolder, "Dewi Lestari")
+	p.session, cadres = e.TrainedNamed(t, p.fed, p.unit, "31", p.validName, p.revokedHolder, "Dewi Lestari")
 	first := e.Issue(t, p.unit, cadres...)
 	revoked, err := e.Certs.RevokeCertificate(testenv.Ctx(p.unit), &knkv1.RevokeCertificateRequest{
 		Name: first[1].Name, Reason: "Data pelatihan tidak sah"})
