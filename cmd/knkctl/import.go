@@ -14,6 +14,7 @@ import (
 	"time"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	cadresvc "github.com/knk-id/knk/services/cadre"
 )
 
 type importCmd struct {
@@ -62,6 +63,23 @@ func (c *importCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
+	// The answer comes in messages of at most 1,000 rejections, some while rows are
+	// still being sent: read them as they come, or the server waits for us.
+	type answer struct {
+		last     *knkv1.ImportCadresResponse
+		rejected []*knkv1.ImportRejection // stream rows
+		err      error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		var a answer
+		a.last, a.err = cadresvc.ReceiveImport(stream, func(r *knkv1.ImportCadresResponse) error {
+			a.rejected = append(a.rejected, r.GetRejections()...)
+			watchdog()
+			return nil
+		})
+		answered <- a
+	}()
 
 	var (
 		start   = time.Now()
@@ -89,8 +107,8 @@ func (c *importCmd) Run(a *app) error {
 			local = append(local, rej)
 		} else {
 			if err := stream.Send(req); err != nil {
-				if errors.Is(err, io.EOF) { // the server ended the stream; CloseAndRecv says why
-					_, err = stream.CloseAndRecv()
+				if errors.Is(err, io.EOF) { // the server ended the stream; its answer says why
+					err = (<-answered).err
 				}
 				return stalled(err)
 			}
@@ -101,14 +119,18 @@ func (c *importCmd) Run(a *app) error {
 			progress("progress")
 		}
 	}
-	resp, err := stream.CloseAndRecv()
-	if err != nil {
+	if err := stream.CloseSend(); err != nil {
 		return stalled(err)
 	}
+	ans := <-answered
+	if ans.err != nil {
+		return stalled(ans.err)
+	}
+	resp := ans.last
 	progress("done")
 
 	all := local
-	for _, r := range resp.GetRejections() {
+	for _, r := range ans.rejected {
 		all = append(all, &knkv1.ImportRejection{Row: rows.csvRow(r.GetRow()), Field: csvField(r.GetField()), Reason: r.GetReason()})
 	}
 	slices.SortStableFunc(all, func(x, y *knkv1.ImportRejection) int { return cmp.Compare(x.Row, y.Row) })

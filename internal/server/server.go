@@ -51,6 +51,9 @@ type Config struct {
 	ExpiryInterval time.Duration
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
+	// Limits bound bodies, time, connections and streams; zero fields take
+	// DefaultLimits.
+	Limits Limits
 }
 
 // Server is a running knkd.
@@ -91,6 +94,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{cfg: cfg, stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -101,10 +105,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	orgs := &organization.Service{DB: s.db, Now: cfg.Now}
-	s.grpc = grpc.NewServer(
+	s.grpc = grpc.NewServer(append(cfg.Limits.grpcOptions(),
 		grpc.ChainUnaryInterceptor(unaryInterceptor(cfg.Logger, orgs)),
-		grpc.ChainStreamInterceptor(streamInterceptor(cfg.Logger, orgs)),
-	)
+		grpc.ChainStreamInterceptor(streamInterceptor(cfg.Logger, orgs), s.streamLimits()),
+	)...)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
 	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge}
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
@@ -126,17 +130,17 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 
-	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+	if s.grpcLis, err = cfg.Limits.listen(cfg.GRPCAddr); err != nil {
 		return nil, err
 	}
-	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+	if s.httpLis, err = cfg.Limits.listen(cfg.HTTPAddr); err != nil {
 		return nil, err
 	}
 	gw, err := s.gateway(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.http = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	s.http = s.httpServer(gw)
 	return s, nil
 }
 
@@ -148,6 +152,7 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
 		}),
+		runtime.WithErrorHandler(limitErrorHandler),
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
 			if http.CanonicalHeaderKey(key) == "X-Request-Id" {
 				return requestIDKey, true
@@ -157,9 +162,7 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	)
 	var err error
 	s.gwClient, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		// An import summary lists every rejected row: let a large one through.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +178,10 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 		if err := register(ctx, mux, s.gwClient); err != nil {
 			return nil, err
 		}
+	}
+	// Registered last, so it takes the place of the generated import handler.
+	if err := mux.HandlePath(http.MethodPost, importPath, s.importREST(mux, knkv1.NewCadreServiceClient(s.gwClient))); err != nil {
+		return nil, err
 	}
 	if err := mux.HandlePath(http.MethodGet, "/healthz", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		w.Write([]byte("ok\n"))

@@ -398,6 +398,9 @@ type pending struct {
 	cadre *knkv1.Cadre
 }
 
+// RejectionsPerMessage is the most rejections one ImportCadresResponse holds.
+const RejectionsPerMessage = 1000
+
 // ImportCadres registers a roster streamed row by row. Rows are written in
 // batches, each batch in one transaction, while the next batch is being received
 // and checked; bad rows are rejected with their row number, and a row whose NIK is
@@ -417,9 +420,26 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 		done     = make(chan written, 1)
 		inFlight bool
 	)
-	reject := func(row int64, field, reason string) {
+	// send answers the rejections gathered so far with the running counts; a full
+	// page goes out at once, so that no message holds more than RejectionsPerMessage
+	// and the server never holds more than one page. Send blocks while the client
+	// does not read (flow control), which pauses the import.
+	send := func(done bool) error {
+		slices.SortFunc(resp.Rejections, func(a, b *knkv1.ImportRejection) int { return cmp.Compare(a.Row, b.Row) })
+		resp.Done = done
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+		resp = &knkv1.ImportCadresResponse{Created: resp.Created, Unchanged: resp.Unchanged, Rejected: resp.Rejected}
+		return nil
+	}
+	reject := func(row int64, field, reason string) error {
 		resp.Rejected++
 		resp.Rejections = append(resp.Rejections, &knkv1.ImportRejection{Row: row, Field: field, Reason: reason})
+		if len(resp.Rejections) < RejectionsPerMessage {
+			return nil
+		}
+		return send(false)
 	}
 	// settle waits for the batch being written, if any, and counts its outcomes.
 	settle := func() error {
@@ -432,15 +452,19 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 			return w.err
 		}
 		for i, o := range w.outcomes {
+			var err error
 			switch o {
 			case created:
 				resp.Created++
 			case unchanged:
 				resp.Unchanged++
 			case otherFederation:
-				reject(w.batch[i].row, "nik", "this NIK is already registered by another federation")
+				err = reject(w.batch[i].row, "nik", "this NIK is already registered by another federation")
 			case otherData:
-				reject(w.batch[i].row, "nik", "this NIK is already registered with different data: change it with UpdateCadre")
+				err = reject(w.batch[i].row, "nik", "this NIK is already registered with different data: change it with UpdateCadre")
+			}
+			if err != nil {
+				return err
 			}
 		}
 		return nil
@@ -481,7 +505,9 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 			v.Add("federation", "is not a registered federation, or not yours to import into")
 		}
 		if len(v) > 0 {
-			reject(row, v[0].Field, summary(v))
+			if err := reject(row, v[0].Field, summary(v)); err != nil {
+				return errors.Join(err, settle())
+			}
 			continue
 		}
 		c.Name = "cadres/" + ulid.Make().String()
@@ -500,8 +526,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 	if err := settle(); err != nil {
 		return err
 	}
-	slices.SortFunc(resp.Rejections, func(a, b *knkv1.ImportRejection) int { return cmp.Compare(a.Row, b.Row) })
-	return stream.SendAndClose(resp)
+	return send(true)
 }
 
 // written is the result of writing one import batch.

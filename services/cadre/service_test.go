@@ -1,6 +1,7 @@
 package cadre_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -307,7 +308,7 @@ func methods() []method {
 		{"ImportCadres", func(w world, key string, c *knkv1.Cadre) error {
 			s, err := w.Cadres.ImportCadres(testenv.Ctx(key))
 			if err == nil {
-				_, err = s.CloseAndRecv()
+				_, err = cadre.CloseImport(s)
 			}
 			return err
 		}},
@@ -645,7 +646,7 @@ func importRows(t *testing.T, w world, key string, rows []*knkv1.Cadre) *knkv1.I
 			t.Fatal(err)
 		}
 	}
-	resp, err := stream.CloseAndRecv()
+	resp, err := cadre.CloseImport(stream)
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
@@ -740,8 +741,9 @@ func TestLogsHoldNoNIK(t *testing.T) {
 	}
 }
 
-// TestImportOverRESTWithALargeSummary imports a roster whose rejections make a
-// summary larger than gRPC's default 4 MiB message limit, through the gateway.
+// TestImportOverRESTWithALargeSummary imports a roster of 16,000 bad rows
+// through the gateway: the answer is NDJSON, no line holds more than 1,000
+// rejections, and together they list every rejected row once.
 func TestImportOverRESTWithALargeSummary(t *testing.T) {
 	w := setup(t)
 	var b strings.Builder
@@ -750,10 +752,28 @@ func TestImportOverRESTWithALargeSummary(t *testing.T) {
 		b.WriteString(`{"cadre": {"display_name": "X", "nik": "1", "province_code": "31", "phone": "1", "email": "x", "bpjs_kpj": "1", "employer": {"nib": "1"}}}` + "\n")
 	}
 	r := w.REST(t, http.MethodPost, "/v1/cadres:import", w.fed, b.String())
-	if r.Status != http.StatusOK || len(r.Raw) < 4<<20 {
-		t.Fatalf("import: %d, %d bytes: %.300s", r.Status, len(r.Raw), r.Raw)
+	if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("import: %d %s: %.300s", r.Status, r.Header.Get("Content-Type"), r.Raw)
 	}
-	if r.Body["rejected"] != fmt.Sprint(rows) || len(r.Body["rejections"].([]any)) != rows {
-		t.Errorf("rejected %v, %d rejections listed; want %d", r.Body["rejected"], len(r.Body["rejections"].([]any)), rows)
+	lines := strings.Split(strings.TrimSuffix(string(r.Raw), "\n"), "\n")
+	seen := map[string]bool{}
+	var last map[string]any
+	for i, line := range lines {
+		if err := json.Unmarshal([]byte(line), &last); err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		rej, _ := last["rejections"].([]any)
+		if len(rej) > cadre.RejectionsPerMessage {
+			t.Errorf("line %d holds %d rejections", i+1, len(rej))
+		}
+		for _, x := range rej {
+			seen[x.(map[string]any)["row"].(string)] = true
+		}
+		if last["done"] != (i == len(lines)-1) {
+			t.Errorf("line %d of %d: done = %v", i+1, len(lines), last["done"])
+		}
+	}
+	if last["rejected"] != fmt.Sprint(rows) || len(seen) != rows || len(lines) != rows/cadre.RejectionsPerMessage+1 {
+		t.Errorf("rejected %v, %d rows listed in %d lines; want %d in %d", last["rejected"], len(seen), len(lines), rows, rows/cadre.RejectionsPerMessage+1)
 	}
 }

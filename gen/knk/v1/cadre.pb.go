@@ -907,14 +907,20 @@ func (x *ImportRejection) GetReason() string {
 	return ""
 }
 
-// ImportCadresResponse summarises an import.
+// ImportCadresResponse is one message of an import's answer. The counts are the
+// running totals when the message was sent; those of the last message are final.
 type ImportCadresResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Created int64                  `protobuf:"varint,1,opt,name=created,proto3" json:"created,omitempty"`
 	// Rows whose NIK is already registered with the same data by the same federation.
-	Unchanged     int64              `protobuf:"varint,2,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
-	Rejected      int64              `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
-	Rejections    []*ImportRejection `protobuf:"bytes,4,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	Unchanged int64 `protobuf:"varint,2,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	Rejected  int64 `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// At most 1,000 rejections, in row order within the message; rejections not in
+	// this message come in the next ones (a row rejected when its batch is written
+	// may come after later rows).
+	Rejections []*ImportRejection `protobuf:"bytes,4,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	// True on the last message of the answer.
+	Done          bool `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -975,6 +981,13 @@ func (x *ImportCadresResponse) GetRejections() []*ImportRejection {
 		return x.Rejections
 	}
 	return nil
+}
+
+func (x *ImportCadresResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
 }
 
 var File_knk_v1_cadre_proto protoreflect.FileDescriptor
@@ -1056,14 +1069,15 @@ const file_knk_v1_cadre_proto_rawDesc = "" +
 	"\x0fImportRejection\x12\x10\n" +
 	"\x03row\x18\x01 \x01(\x03R\x03row\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xa3\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xb7\x01\n" +
 	"\x14ImportCadresResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12\x1c\n" +
 	"\tunchanged\x18\x02 \x01(\x03R\tunchanged\x12\x1a\n" +
 	"\brejected\x18\x03 \x01(\x03R\brejected\x127\n" +
 	"\n" +
 	"rejections\x18\x04 \x03(\v2\x17.knk.v1.ImportRejectionR\n" +
-	"rejections2\x9b\x05\n" +
+	"rejections\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done2\x9d\x05\n" +
 	"\fCadreService\x12S\n" +
 	"\vCreateCadre\x12\x1a.knk.v1.CreateCadreRequest\x1a\r.knk.v1.Cadre\"\x19\x82\xd3\xe4\x93\x02\x13:\x05cadre\"\n" +
 	"/v1/cadres\x12O\n" +
@@ -1073,8 +1087,8 @@ const file_knk_v1_cadre_proto_rawDesc = "" +
 	"/v1/cadres\x12b\n" +
 	"\vUpdateCadre\x12\x1a.knk.v1.UpdateCadreRequest\x1a\r.knk.v1.Cadre\"(\x82\xd3\xe4\x93\x02\":\x05cadre2\x19/v1/{cadre.name=cadres/*}\x12e\n" +
 	"\rWithdrawCadre\x12\x1c.knk.v1.WithdrawCadreRequest\x1a\r.knk.v1.Cadre\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/{name=cadres/*}:withdraw\x12V\n" +
-	"\vLookupCadre\x12\x1a.knk.v1.LookupCadreRequest\x1a\r.knk.v1.Cadre\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/cadres:lookup\x12i\n" +
-	"\fImportCadres\x12\x1b.knk.v1.ImportCadresRequest\x1a\x1c.knk.v1.ImportCadresResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/cadres:import(\x01B(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
+	"\vLookupCadre\x12\x1a.knk.v1.LookupCadreRequest\x1a\r.knk.v1.Cadre\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/cadres:lookup\x12k\n" +
+	"\fImportCadres\x12\x1b.knk.v1.ImportCadresRequest\x1a\x1c.knk.v1.ImportCadresResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/cadres:import(\x010\x01B(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
 
 var (
 	file_knk_v1_cadre_proto_rawDescOnce sync.Once

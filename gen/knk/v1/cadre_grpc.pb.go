@@ -48,7 +48,11 @@ type CadreServiceClient interface {
 	LookupCadre(ctx context.Context, in *LookupCadreRequest, opts ...grpc.CallOption) (*Cadre, error)
 	// ImportCadres registers a member roster. Over REST the body is newline-delimited
 	// JSON, one ImportCadresRequest per line; rows are numbered from 1 in stream order.
-	ImportCadres(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportCadresRequest, ImportCadresResponse], error)
+	// The answer is a stream of ImportCadresResponse messages, each with at most 1,000
+	// rejections; the counts of the last one are the totals. An import with at most
+	// 1,000 rejections is answered with exactly one message. Over REST the answer is
+	// newline-delimited JSON, one ImportCadresResponse per line.
+	ImportCadres(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ImportCadresRequest, ImportCadresResponse], error)
 }
 
 type cadreServiceClient struct {
@@ -119,7 +123,7 @@ func (c *cadreServiceClient) LookupCadre(ctx context.Context, in *LookupCadreReq
 	return out, nil
 }
 
-func (c *cadreServiceClient) ImportCadres(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportCadresRequest, ImportCadresResponse], error) {
+func (c *cadreServiceClient) ImportCadres(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ImportCadresRequest, ImportCadresResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &CadreService_ServiceDesc.Streams[0], CadreService_ImportCadres_FullMethodName, cOpts...)
 	if err != nil {
@@ -130,7 +134,7 @@ func (c *cadreServiceClient) ImportCadres(ctx context.Context, opts ...grpc.Call
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type CadreService_ImportCadresClient = grpc.ClientStreamingClient[ImportCadresRequest, ImportCadresResponse]
+type CadreService_ImportCadresClient = grpc.BidiStreamingClient[ImportCadresRequest, ImportCadresResponse]
 
 // CadreServiceServer is the server API for CadreService service.
 // All implementations must embed UnimplementedCadreServiceServer
@@ -152,7 +156,11 @@ type CadreServiceServer interface {
 	LookupCadre(context.Context, *LookupCadreRequest) (*Cadre, error)
 	// ImportCadres registers a member roster. Over REST the body is newline-delimited
 	// JSON, one ImportCadresRequest per line; rows are numbered from 1 in stream order.
-	ImportCadres(grpc.ClientStreamingServer[ImportCadresRequest, ImportCadresResponse]) error
+	// The answer is a stream of ImportCadresResponse messages, each with at most 1,000
+	// rejections; the counts of the last one are the totals. An import with at most
+	// 1,000 rejections is answered with exactly one message. Over REST the answer is
+	// newline-delimited JSON, one ImportCadresResponse per line.
+	ImportCadres(grpc.BidiStreamingServer[ImportCadresRequest, ImportCadresResponse]) error
 	mustEmbedUnimplementedCadreServiceServer()
 }
 
@@ -181,7 +189,7 @@ func (UnimplementedCadreServiceServer) WithdrawCadre(context.Context, *WithdrawC
 func (UnimplementedCadreServiceServer) LookupCadre(context.Context, *LookupCadreRequest) (*Cadre, error) {
 	return nil, status.Error(codes.Unimplemented, "method LookupCadre not implemented")
 }
-func (UnimplementedCadreServiceServer) ImportCadres(grpc.ClientStreamingServer[ImportCadresRequest, ImportCadresResponse]) error {
+func (UnimplementedCadreServiceServer) ImportCadres(grpc.BidiStreamingServer[ImportCadresRequest, ImportCadresResponse]) error {
 	return status.Error(codes.Unimplemented, "method ImportCadres not implemented")
 }
 func (UnimplementedCadreServiceServer) mustEmbedUnimplementedCadreServiceServer() {}
@@ -318,7 +326,7 @@ func _CadreService_ImportCadres_Handler(srv interface{}, stream grpc.ServerStrea
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type CadreService_ImportCadresServer = grpc.ClientStreamingServer[ImportCadresRequest, ImportCadresResponse]
+type CadreService_ImportCadresServer = grpc.BidiStreamingServer[ImportCadresRequest, ImportCadresResponse]
 
 // CadreService_ServiceDesc is the grpc.ServiceDesc for CadreService service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -356,6 +364,7 @@ var CadreService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "ImportCadres",
 			Handler:       _CadreService_ImportCadres_Handler,
+			ServerStreams: true,
 			ClientStreams: true,
 		},
 	},
