@@ -278,3 +278,46 @@ func TestE2EImportListLookup(t *testing.T) {
 		t.Error("lookup with an empty stdin succeeded")
 	}
 }
+
+// TestE2EImportWritesEveryRejection imports a roster with 2,700 rows the server
+// rejects: the answer comes in several messages of at most 1,000 rejections, and
+// knkctl writes every one of them, in row order.
+func TestE2EImportWritesEveryRejection(t *testing.T) {
+	e := testenv.Start(t)
+	fed := e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
+	roster := filepath.Join(t.TempDir(), "anggota.csv")
+	var b bytes.Buffer
+	b.WriteString("name,nik,province_code\n")
+	const n, bad = 3000, 2700
+	for i := range n {
+		province := "99" // no such province: rejected by the server
+		if i%10 == 0 {
+			province = "31"
+		}
+		fmt.Fprintf(&b, "Kader %d,%s,%s\n", i, e2eNIK(i), province)
+	}
+	if err := os.WriteFile(roster, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := e2eCtl(t, e, fed, "import", roster)
+	if want := fmt.Sprintf("created: %d\nunchanged: 0\nrejected: %d\nrejections: %s\n", n-bad, bad, roster+".rejections.csv"); out != want {
+		t.Errorf("import printed\n%s\nwant\n%s", out, want)
+	}
+	f, err := os.Open(roster + ".rejections.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(recs) != bad+1 {
+		t.Fatalf("rejections file: %d records (%v), want %d", len(recs), err, bad+1)
+	}
+	last := 0
+	for _, r := range recs[1:] {
+		row, _ := strconv.Atoi(r[0])
+		if row <= last || row%10 == 1 || r[1] != "province_code" {
+			t.Errorf("rejection %q: want a bad row's province_code, in row order", r)
+		}
+		last = row
+	}
+}

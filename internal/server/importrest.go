@@ -107,38 +107,34 @@ func (s *Server) importREST(mux *runtime.ServeMux, client knkv1.CadreServiceClie
 // within StreamIdleTimeout 408, a line that is not a row 400.
 func sendLines(body io.Reader, rc *http.ResponseController, stream grpc.BidiStreamingClient[knkv1.ImportCadresRequest, knkv1.ImportCadresResponse],
 	dec runtime.Marshaler, l Limits) error {
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 0, min(l.MaxImportLineBytes, 64<<10)), l.MaxImportLineBytes)
-	line := 0
-	for {
+	br := bufio.NewReaderSize(body, l.MaxImportLineBytes)
+	for line := 1; ; line++ {
 		rc.SetReadDeadline(time.Now().Add(l.StreamIdleTimeout)) //nolint:errcheck // unsupported only on writers we do not use
-		if !sc.Scan() {
-			break
-		}
-		line++
-		text := trimLine(sc.Bytes())
-		if text == "" {
-			continue
-		}
-		var req knkv1.ImportCadresRequest
-		if err := dec.Unmarshal([]byte(text), &req); err != nil {
-			return status.Errorf(codes.InvalidArgument, "line %d is not one JSON row of the import: %v", line, err)
-		}
-		if err := stream.Send(&req); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil // the server ended the call; its answer says why
-			}
+		b, err := br.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			return &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge, Err: status.Errorf(codes.ResourceExhausted,
+				"line %d is longer than %d bytes: one line holds one row", line, l.MaxImportLineBytes)}
+		case isTimeout(err):
+			return tooSlow(fmt.Sprintf("line %d did not arrive within %s: send the rows without long pauses", line, l.StreamIdleTimeout))
+		case err != nil && !errors.Is(err, io.EOF):
 			return err
 		}
-	}
-	switch err := sc.Err(); {
-	case errors.Is(err, bufio.ErrTooLong):
-		return &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge, Err: status.Errorf(codes.ResourceExhausted,
-			"line %d is longer than %d bytes: one line holds one row", line+1, l.MaxImportLineBytes)}
-	case isTimeout(err):
-		return tooSlow(fmt.Sprintf("line %d did not arrive within %s: send the rows without long pauses", line+1, l.StreamIdleTimeout))
-	case err != nil:
-		return err
+		if text := trimLine(b); text != "" {
+			var req knkv1.ImportCadresRequest
+			if err := dec.Unmarshal([]byte(text), &req); err != nil {
+				return status.Errorf(codes.InvalidArgument, "line %d is not one JSON row of the import: %v", line, err)
+			}
+			if err := stream.Send(&req); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil // the server ended the call; its answer says why
+				}
+				return err
+			}
+		}
+		if err != nil { // io.EOF
+			break
+		}
 	}
 	rc.SetReadDeadline(time.Time{}) //nolint:errcheck // the body is read
 	return stream.CloseSend()
