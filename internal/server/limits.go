@@ -1,6 +1,7 @@
 package server
 
 import (
+	"container/list"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -10,10 +11,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
@@ -45,8 +46,9 @@ type Limits struct {
 	// IdleTimeout closes a REST keep-alive connection, or a gRPC connection,
 	// that has carried no call for this long.
 	IdleTimeout time.Duration
-	// MaxConns is the most open connections per listener (REST and gRPC each);
-	// further ones wait in the kernel's accept queue.
+	// MaxConns is the most open connections per listener (REST and gRPC each).
+	// When full, a new connection replaces the oldest one that has not sent a
+	// byte; if every one has, it waits to be accepted.
 	MaxConns int
 	// MaxStreams is the most concurrent gRPC calls on one connection.
 	MaxStreams uint32
@@ -120,7 +122,100 @@ func (l Limits) listen(addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return netutil.LimitListener(lis, l.MaxConns), nil
+	c := &capListener{Listener: lis, max: l.MaxConns, conns: list.New()}
+	c.freed = sync.NewCond(&c.mu)
+	return c, nil
+}
+
+// capListener holds at most max connections. When it is full, a new connection
+// takes the place of the oldest one that has not sent a byte yet (an idle
+// connection holds a place for nothing); when every connection has spoken, the
+// new one waits, and those after it wait in the kernel's accept queue.
+type capListener struct {
+	net.Listener
+	max    int
+	mu     sync.Mutex
+	freed  *sync.Cond
+	conns  *list.List // of *capConn, oldest first
+	closed bool
+}
+
+func (l *capListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	for l.conns.Len() >= l.max {
+		if l.closed {
+			l.mu.Unlock()
+			c.Close()
+			return nil, net.ErrClosed
+		}
+		if victim := l.oldestSilent(); victim != nil {
+			l.drop(victim)
+			l.mu.Unlock()
+			victim.Conn.Close()
+			l.mu.Lock()
+			continue
+		}
+		l.freed.Wait()
+	}
+	cc := &capConn{Conn: c, l: l}
+	cc.elem = l.conns.PushBack(cc)
+	l.mu.Unlock()
+	return cc, nil
+}
+
+// oldestSilent is the oldest connection that has sent nothing, or nil.
+func (l *capListener) oldestSilent() *capConn {
+	for e := l.conns.Front(); e != nil; e = e.Next() {
+		if c := e.Value.(*capConn); !c.spoke.Load() {
+			return c
+		}
+	}
+	return nil
+}
+
+// drop forgets c; l.mu is held.
+func (l *capListener) drop(c *capConn) {
+	if c.elem != nil {
+		l.conns.Remove(c.elem)
+		c.elem = nil
+		l.freed.Signal()
+	}
+}
+
+// Close also wakes an Accept waiting for a place.
+func (l *capListener) Close() error {
+	err := l.Listener.Close()
+	l.mu.Lock()
+	l.closed = true
+	l.freed.Broadcast()
+	l.mu.Unlock()
+	return err
+}
+
+type capConn struct {
+	net.Conn
+	l     *capListener
+	elem  *list.Element // guarded by l.mu
+	spoke atomic.Bool
+}
+
+func (c *capConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.spoke.Load() {
+		c.spoke.Store(true)
+	}
+	return n, err
+}
+
+func (c *capConn) Close() error {
+	c.l.mu.Lock()
+	c.l.drop(c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // httpServer is the REST server with the limits applied.

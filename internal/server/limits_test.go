@@ -175,6 +175,27 @@ func TestConnectionCap(t *testing.T) {
 	}
 }
 
+// When the cap is reached, a new connection takes the place of the oldest one
+// that has not sent a byte: idle connections cannot lock clients out.
+func TestConnectionCapEvictsSilentConnections(t *testing.T) {
+	t.Parallel()
+	e := startLimited(t, func(l *server.Limits) { l.MaxConns = 3 })
+	var silent []net.Conn
+	for range 3 {
+		c, _ := rawRequest(t, e, "")
+		silent = append(silent, c)
+	}
+	time.Sleep(100 * time.Millisecond) // accepted
+	c, r := rawRequest(t, e, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if code, _ := readStatus(t, c, r, time.Second); code != http.StatusOK {
+		t.Fatalf("healthz with 3 silent connections held: %d", code)
+	}
+	silent[0].SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := silent[0].Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("oldest silent connection: %v, want closed by the server", err)
+	}
+}
+
 // A REST import streams: each line has its own length limit (413) and its own
 // deadline (408); the whole body has none.
 func TestRESTImportLineLimits(t *testing.T) {
