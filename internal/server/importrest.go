@@ -84,8 +84,11 @@ func (s *Server) importREST(mux *runtime.ServeMux, client knkv1.CadreServiceClie
 		if err == nil {
 			return
 		}
-		if sendErr != nil && status.Code(err) == codes.Canceled {
+		switch {
+		case sendErr != nil && status.Code(err) == codes.Canceled:
 			err = sendErr // we cancelled the call because of the body
+		case status.Code(err) == codes.DeadlineExceeded:
+			err = &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestTimeout, Err: err} // rows stopped coming
 		}
 		w.Header().Set("Connection", "close")
 		if !wrote {

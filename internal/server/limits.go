@@ -128,9 +128,10 @@ func (l Limits) listen(addr string) (net.Listener, error) {
 }
 
 // capListener holds at most max connections. When it is full, a new connection
-// takes the place of the oldest one that has not sent a byte yet (an idle
-// connection holds a place for nothing); when every connection has spoken, the
-// new one waits, and those after it wait in the kernel's accept queue.
+// takes the place of the oldest one that has not sent a byte yet in its first
+// silentGrace (an idle connection holds a place for nothing); when every
+// connection has spoken, the new one waits, and those after it wait in the
+// kernel's accept queue.
 type capListener struct {
 	net.Listener
 	max    int
@@ -153,6 +154,13 @@ func (l *capListener) Accept() (net.Conn, error) {
 			return nil, net.ErrClosed
 		}
 		if victim := l.oldestSilent(); victim != nil {
+			if wait := silentGrace - time.Since(victim.accepted); wait > 0 {
+				// Every silent one is new: give it the time to speak.
+				l.mu.Unlock()
+				time.Sleep(wait)
+				l.mu.Lock()
+				continue
+			}
 			l.drop(victim)
 			l.mu.Unlock()
 			victim.Conn.Close()
@@ -161,7 +169,7 @@ func (l *capListener) Accept() (net.Conn, error) {
 		}
 		l.freed.Wait()
 	}
-	cc := &capConn{Conn: c, l: l}
+	cc := &capConn{Conn: c, l: l, accepted: time.Now()}
 	cc.elem = l.conns.PushBack(cc)
 	l.mu.Unlock()
 	return cc, nil
@@ -196,11 +204,16 @@ func (l *capListener) Close() error {
 	return err
 }
 
+// silentGrace is how long a new connection may stay silent before a newer one
+// may take its place.
+const silentGrace = 250 * time.Millisecond
+
 type capConn struct {
 	net.Conn
-	l     *capListener
-	elem  *list.Element // guarded by l.mu
-	spoke atomic.Bool
+	l        *capListener
+	accepted time.Time
+	elem     *list.Element // guarded by l.mu
+	spoke    atomic.Bool
 }
 
 func (c *capConn) Read(p []byte) (int, error) {
