@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -34,10 +35,12 @@ type cli struct {
 	ReadTimeout        time.Duration `name:"read-timeout" group:"limits" help:"Time to send a REST request body (not an import); slower is 408." default:"${read_timeout}" env:"KNK_READ_TIMEOUT"`
 	StreamIdleTimeout  time.Duration `name:"stream-idle-timeout" group:"limits" help:"Longest pause between the rows of an import (gRPC message or REST line); longer is DEADLINE_EXCEEDED / 408." default:"${stream_idle_timeout}" env:"KNK_STREAM_IDLE_TIMEOUT"`
 	IdleTimeout        time.Duration `name:"idle-timeout" group:"limits" help:"Close a connection that has carried no call for this long." default:"${idle_timeout}" env:"KNK_IDLE_TIMEOUT"`
-	MaxConns           int           `name:"max-conns" group:"limits" help:"Most open connections per listener (REST and gRPC each); more wait to be accepted." default:"${max_conns}" env:"KNK_MAX_CONNS"`
+	MaxHTTPConns       int           `name:"max-http-conns" group:"limits" help:"Most open REST connections; a new one replaces the oldest silent one, or waits." default:"${max_http_conns}" env:"KNK_MAX_HTTP_CONNS"`
+	MaxGRPCConns       int           `name:"max-grpc-conns" group:"limits" help:"Most open gRPC connections; a new one replaces the oldest silent one, or waits." default:"${max_grpc_conns}" env:"KNK_MAX_GRPC_CONNS"`
 	MaxStreams         uint32        `name:"max-streams" group:"limits" help:"Most concurrent gRPC calls on one connection." default:"${max_streams}" env:"KNK_MAX_STREAMS"`
 	MaxRecvBytes       int           `name:"max-recv-bytes" group:"limits" help:"Largest gRPC message received; larger is RESOURCE_EXHAUSTED." default:"${max_recv_bytes}" env:"KNK_MAX_RECV_BYTES"`
 	KeepaliveMinTime   time.Duration `name:"keepalive-min-time" group:"limits" help:"Shortest interval between a gRPC client's keepalive pings; a client pinging more often is disconnected." default:"${keepalive_min_time}" env:"KNK_KEEPALIVE_MIN_TIME"`
+	MemoryLimitMB      int64         `name:"memory-limit-mb" group:"limits" help:"Soft limit of knkd's memory in MiB (as GOMEMLIMIT): near it the garbage collector runs more often and returns memory sooner; 0 = none." default:"256" env:"KNK_MEMORY_LIMIT_MB"`
 	MaxWatchesPerKey   int           `name:"max-watches-per-key" group:"limits" help:"Most concurrent WatchEvents streams per API key; more is RESOURCE_EXHAUSTED." default:"${max_watches_per_key}" env:"KNK_MAX_WATCHES_PER_KEY"`
 }
 
@@ -52,7 +55,8 @@ func limitVars() kong.Vars {
 		"read_timeout":          d.ReadTimeout.String(),
 		"stream_idle_timeout":   d.StreamIdleTimeout.String(),
 		"idle_timeout":          d.IdleTimeout.String(),
-		"max_conns":             strconv.Itoa(d.MaxConns),
+		"max_http_conns":        strconv.Itoa(d.MaxHTTPConns),
+		"max_grpc_conns":        strconv.Itoa(d.MaxGRPCConns),
 		"max_streams":           strconv.FormatUint(uint64(d.MaxStreams), 10),
 		"max_recv_bytes":        strconv.Itoa(d.MaxRecvBytes),
 		"keepalive_min_time":    d.KeepaliveMinTime.String(),
@@ -65,7 +69,7 @@ func (c cli) limits() server.Limits {
 	return server.Limits{
 		MaxBodyBytes: c.MaxBodyBytes, MaxImportLineBytes: c.MaxImportLineBytes,
 		ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout, StreamIdleTimeout: c.StreamIdleTimeout,
-		IdleTimeout: c.IdleTimeout, MaxConns: c.MaxConns, MaxStreams: c.MaxStreams, MaxRecvBytes: c.MaxRecvBytes,
+		IdleTimeout: c.IdleTimeout, MaxHTTPConns: c.MaxHTTPConns, MaxGRPCConns: c.MaxGRPCConns, MaxStreams: c.MaxStreams, MaxRecvBytes: c.MaxRecvBytes,
 		KeepaliveMinTime: c.KeepaliveMinTime, MaxWatchesPerKey: c.MaxWatchesPerKey,
 	}
 }
@@ -84,6 +88,9 @@ func main() {
 
 func run(ctx context.Context, c cli) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
+	if c.MemoryLimitMB > 0 {
+		debug.SetMemoryLimit(c.MemoryLimitMB << 20)
+	}
 	srv, err := server.New(ctx, server.Config{
 		DB: c.DB, GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, Logger: log,
 		MinAge: c.MinAge, PassMark: c.PassMark, SigningKeyFile: c.SigningKey, ValidYears: c.ValidYears,

@@ -72,14 +72,14 @@ func (s *Server) importREST(mux *runtime.ServeMux, client knkv1.CadreServiceClie
 			}
 			return rc.Flush()
 		})
-		sendErr := error(nil)
+		var sendErr error
 		select {
 		case sendErr = <-sent:
 		default:
-			// The server ended the import (an error, or an answer we stop at):
-			// stop reading the body at once; the connection then closes.
+			// The answer ended first (the server ended the import, or the body's
+			// deadline cancelled the request): stop reading the body at once.
 			rc.SetReadDeadline(time.Now()) //nolint:errcheck // best effort: the sender ends anyway when ctx does
-			<-sent
+			sendErr = <-sent
 		}
 		if err == nil {
 			return
@@ -110,12 +110,20 @@ func (s *Server) importREST(mux *runtime.ServeMux, client knkv1.CadreServiceClie
 // within StreamIdleTimeout 408, a line that is not a row 400.
 func sendLines(body io.Reader, rc *http.ResponseController, stream grpc.BidiStreamingClient[knkv1.ImportCadresRequest, knkv1.ImportCadresResponse],
 	dec runtime.Marshaler, l Limits) error {
-	br := bufio.NewReaderSize(body, l.MaxImportLineBytes)
+	br := bufio.NewReader(body) // 4 KB; a longer line grows its own buffer up to the limit
+	var long []byte
 	for line := 1; ; line++ {
 		rc.SetReadDeadline(time.Now().Add(l.StreamIdleTimeout)) //nolint:errcheck // unsupported only on writers we do not use
 		b, err := br.ReadSlice('\n')
+		for errors.Is(err, bufio.ErrBufferFull) && len(long)+len(b) <= l.MaxImportLineBytes {
+			long = append(long, b...)
+			b, err = br.ReadSlice('\n')
+		}
+		if len(long) > 0 {
+			b, long = append(long, b...), long[:0]
+		}
 		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, bufio.ErrBufferFull) || len(b) > l.MaxImportLineBytes:
 			return &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge, Err: status.Errorf(codes.ResourceExhausted,
 				"line %d is longer than %d bytes: one line holds one row", line, l.MaxImportLineBytes)}
 		case isTimeout(err):

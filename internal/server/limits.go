@@ -46,10 +46,12 @@ type Limits struct {
 	// IdleTimeout closes a REST keep-alive connection, or a gRPC connection,
 	// that has carried no call for this long.
 	IdleTimeout time.Duration
-	// MaxConns is the most open connections per listener (REST and gRPC each).
-	// When full, a new connection replaces the oldest one that has not sent a
-	// byte; if every one has, it waits to be accepted.
-	MaxConns int
+	// MaxHTTPConns and MaxGRPCConns are the most open connections of the REST
+	// and the gRPC listener. When one is full, a new connection replaces the
+	// oldest one that has not sent a byte; if every one has, it waits to be
+	// accepted. A gRPC connection costs about as much memory as four REST ones.
+	MaxHTTPConns int
+	MaxGRPCConns int
 	// MaxStreams is the most concurrent gRPC calls on one connection.
 	MaxStreams uint32
 	// MaxRecvBytes is the largest gRPC message knkd receives (RESOURCE_EXHAUSTED beyond).
@@ -70,7 +72,8 @@ var DefaultLimits = Limits{
 	ReadTimeout:        30 * time.Second,
 	StreamIdleTimeout:  30 * time.Second,
 	IdleTimeout:        2 * time.Minute,
-	MaxConns:           4096,
+	MaxHTTPConns:       4096,
+	MaxGRPCConns:       1024,
 	MaxStreams:         256,
 	MaxRecvBytes:       4 << 20,
 	KeepaliveMinTime:   10 * time.Second,
@@ -86,7 +89,8 @@ func (l Limits) withDefaults() Limits {
 	pick(&l.ReadTimeout, d.ReadTimeout)
 	pick(&l.StreamIdleTimeout, d.StreamIdleTimeout)
 	pick(&l.IdleTimeout, d.IdleTimeout)
-	pick(&l.MaxConns, d.MaxConns)
+	pick(&l.MaxHTTPConns, d.MaxHTTPConns)
+	pick(&l.MaxGRPCConns, d.MaxGRPCConns)
 	pick(&l.MaxStreams, d.MaxStreams)
 	pick(&l.MaxRecvBytes, d.MaxRecvBytes)
 	pick(&l.KeepaliveMinTime, d.KeepaliveMinTime)
@@ -106,6 +110,7 @@ func (l Limits) grpcOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxConcurrentStreams(l.MaxStreams),
 		grpc.MaxRecvMsgSize(l.MaxRecvBytes),
+		grpc.SharedWriteBuffer(true), // an idle connection holds no write buffer
 		grpc.ConnectionTimeout(l.ReadHeaderTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: l.KeepaliveMinTime, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
@@ -116,13 +121,13 @@ func (l Limits) grpcOptions() []grpc.ServerOption {
 	}
 }
 
-// listen binds addr with at most l.MaxConns connections open at once.
-func (l Limits) listen(addr string) (net.Listener, error) {
+// listen binds addr with at most max connections open at once.
+func listen(addr string, max int) (net.Listener, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	c := &capListener{Listener: lis, max: l.MaxConns, conns: list.New()}
+	c := &capListener{Listener: lis, max: max, conns: list.New()}
 	c.freed = sync.NewCond(&c.mu)
 	return c, nil
 }

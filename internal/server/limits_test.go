@@ -151,11 +151,11 @@ func TestSlowHeadersAndIdleConnectionsClosed(t *testing.T) {
 	}
 }
 
-// At most MaxConns connections are served at once; the next one is served when
+// At most MaxHTTPConns connections are served at once; the next one is served when
 // one closes.
 func TestConnectionCap(t *testing.T) {
 	t.Parallel()
-	e := startLimited(t, func(l *server.Limits) { l.MaxConns = 3 })
+	e := startLimited(t, func(l *server.Limits) { l.MaxHTTPConns = 3 })
 	var held []net.Conn
 	for range 3 {
 		c, r := rawRequest(t, e, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -167,7 +167,7 @@ func TestConnectionCap(t *testing.T) {
 	extra, r := rawRequest(t, e, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 	extra.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if _, err := r.Peek(1); err == nil {
-		t.Fatal("a 4th connection was served with MaxConns 3")
+		t.Fatal("a 4th connection was served with MaxHTTPConns 3")
 	}
 	held[0].Close()
 	if code, _ := readStatus(t, extra, r, 2*time.Second); code != http.StatusOK {
@@ -179,7 +179,7 @@ func TestConnectionCap(t *testing.T) {
 // that has not sent a byte: idle connections cannot lock clients out.
 func TestConnectionCapEvictsSilentConnections(t *testing.T) {
 	t.Parallel()
-	e := startLimited(t, func(l *server.Limits) { l.MaxConns = 3 })
+	e := startLimited(t, func(l *server.Limits) { l.MaxHTTPConns = 3 })
 	var silent []net.Conn
 	for range 3 {
 		c, _ := rawRequest(t, e, "")

@@ -130,10 +130,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 
-	if s.grpcLis, err = cfg.Limits.listen(cfg.GRPCAddr); err != nil {
+	if s.grpcLis, err = listen(cfg.GRPCAddr, cfg.Limits.MaxGRPCConns); err != nil {
 		return nil, err
 	}
-	if s.httpLis, err = cfg.Limits.listen(cfg.HTTPAddr); err != nil {
+	if s.httpLis, err = listen(cfg.HTTPAddr, cfg.Limits.MaxHTTPConns); err != nil {
 		return nil, err
 	}
 	gw, err := s.gateway(ctx)

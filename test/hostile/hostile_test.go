@@ -4,8 +4,10 @@
 // and a keyed gRPC call must answer within 1 s and knkd's RSS must stay under
 // 300 MB. It prints what it measured.
 //
-// `go test ./test/hostile/` runs it at a small size (well under a minute);
-// `make test-hostile` (KNK_HOSTILE=full) at full size.
+// It runs only when KNK_HOSTILE names a size, on a machine it has to itself (its
+// probes must answer within 1 s): `make test-hostile` runs the full size,
+// `make test-hostile HOSTILE_SIZE=small` (in .ci/run) the small one, in well
+// under a minute. `go test ./...` skips it with one line.
 package hostile_test
 
 import (
@@ -44,10 +46,12 @@ import (
 // size is how hard each attack is.
 type size struct {
 	name          string
-	maxConns      int           // knkd --max-conns
+	maxHTTPConns  int           // knkd --max-http-conns
+	maxGRPCConns  int           // knkd --max-grpc-conns
 	bodyClients   int           // concurrent 50 MB bodies
 	slowConns     int           // connections sending a body a byte at a time
-	idleConns     int           // per listener, kept open (more than maxConns)
+	idleHTTP      int           // REST connections kept open (more than maxHTTPConns)
+	idleGRPC      int           // gRPC connections kept open (more than maxGRPCConns)
 	events        int           // length of the event log that watches replay
 	watchKeys     int           // keys opening watches
 	watchStreams  int           // WatchEvents streams opened in all
@@ -57,9 +61,9 @@ type size struct {
 }
 
 var (
-	small = size{name: "small", maxConns: 600, bodyClients: 8, slowConns: 200, idleConns: 800,
+	small = size{name: "small", maxHTTPConns: 600, maxGRPCConns: 200, bodyClients: 8, slowConns: 200, idleHTTP: 800, idleGRPC: 300,
 		events: 5000, watchKeys: 4, watchStreams: 200, stalled: 40, badKeyClients: 16, attack: 3 * time.Second}
-	full = size{name: "full", maxConns: 4096, bodyClients: 32, slowConns: 3000, idleConns: 5000,
+	full = size{name: "full", maxHTTPConns: 4096, maxGRPCConns: 1024, bodyClients: 32, slowConns: 3000, idleHTTP: 5000, idleGRPC: 1500,
 		events: 100000, watchKeys: 50, watchStreams: 2000, stalled: 500, badKeyClients: 64, attack: 10 * time.Second}
 )
 
@@ -74,11 +78,15 @@ const (
 	maxRSS            = 300 << 20
 )
 
-func pickSize() size {
-	if os.Getenv("KNK_HOSTILE") == "full" {
-		return full
+// pickSize is the size KNK_HOSTILE names; ok is false when it names none.
+func pickSize() (size, bool) {
+	switch os.Getenv("KNK_HOSTILE") {
+	case "full":
+		return full, true
+	case "small":
+		return small, true
 	}
-	return small
+	return size{}, false
 }
 
 // knkd is the server under attack.
@@ -94,11 +102,11 @@ type knkd struct {
 }
 
 func TestHostile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("hostile-traffic suite skipped with -short")
+	sz, ok := pickSize()
+	if !ok {
+		t.Skip("hostile-traffic suite skipped: it needs the machine to itself; run `make test-hostile` (full size) or set KNK_HOSTILE=small (as .ci/run does)")
 	}
-	sz := pickSize()
-	raiseFileLimit(t)
+	raiseFileLimit(t, sz)
 	k := startKnkd(t, sz)
 	var figures []figure
 	run := func(name string, attack func(t *testing.T, k *knkd, sz size) string) {
@@ -138,7 +146,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // raiseFileLimit lifts the soft open-file limit to the hard one: the attacks
 // hold thousands of sockets. knkd does the same for itself (the Go runtime does).
-func raiseFileLimit(t *testing.T) {
+func raiseFileLimit(t *testing.T, sz size) {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		t.Fatal(err)
@@ -147,7 +155,7 @@ func raiseFileLimit(t *testing.T) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		t.Fatal(err)
 	}
-	if need := uint64(2*pickSize().idleConns + 1000); l.Cur < need {
+	if need := uint64(sz.idleHTTP + sz.idleGRPC + sz.slowConns + 1000); l.Cur < need {
 		t.Skipf("open-file limit %d is below the %d this size needs", l.Cur, need)
 	}
 }
@@ -195,7 +203,7 @@ func startKnkd(t *testing.T, sz size) *knkd {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "--db", dbPath, "--grpc-addr", k.grpcAddr, "--http-addr", k.httpAddr, "--log-level", "warn",
-		"--max-conns", strconv.Itoa(sz.maxConns),
+		"--max-http-conns", strconv.Itoa(sz.maxHTTPConns), "--max-grpc-conns", strconv.Itoa(sz.maxGRPCConns),
 		"--read-header-timeout", readHeaderTimeout.String(), "--read-timeout", readTimeout.String(),
 		"--stream-idle-timeout", streamIdleTimeout.String(), "--idle-timeout", "10s")
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -411,6 +419,17 @@ func sockets(pid int) int {
 	return n
 }
 
+// dialing bounds how many connections are being opened at once: attackers
+// ramp up instead of overflowing the kernel's SYN queue, which would measure
+// the kernel rather than knkd.
+var dialing = make(chan struct{}, 64)
+
+func rampDial(addr string) (net.Conn, error) {
+	dialing <- struct{}{}
+	defer func() { <-dialing }()
+	return net.DialTimeout("tcp", addr, 5*time.Second)
+}
+
 // until runs f in n goroutines until d has passed.
 func until(n int, d time.Duration, f func(stop <-chan struct{})) {
 	stop := make(chan struct{})
@@ -446,7 +465,7 @@ func oversizedBodies(t *testing.T, k *knkd, sz size) string {
 	until(sz.bodyClients, sz.attack, func(stop <-chan struct{}) {
 		chunked := i.Add(1)%2 == 0
 		for !stopped(stop) {
-			conn, err := net.DialTimeout("tcp", k.httpAddr, 5*time.Second)
+			conn, err := rampDial(k.httpAddr)
 			if err != nil {
 				other.Add(1)
 				continue
@@ -518,7 +537,7 @@ func slowBodies(t *testing.T, k *knkd, sz size) string {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, err := net.DialTimeout("tcp", k.httpAddr, 10*time.Second)
+			conn, err := rampDial(k.httpAddr)
 			if err != nil {
 				open.Add(1)
 				return
@@ -571,22 +590,24 @@ func slowBodies(t *testing.T, k *knkd, sz size) string {
 	if cut.Load() != int64(sz.slowConns) {
 		t.Errorf("slow bodies: %d of %d cut with 408", cut.Load(), sz.slowConns)
 	}
-	if d := time.Duration(longest.Load()); d > max(readTimeout, streamIdleTimeout)+3*time.Second {
+	// Generous: on a loaded machine a connection may wait to be accepted, and
+	// the clock here starts when the client has connected.
+	if d := time.Duration(longest.Load()); d > max(readTimeout, streamIdleTimeout)+20*time.Second {
 		t.Errorf("a slow body was held %s", d)
 	}
 	return fmt.Sprintf("%d connections sending a byte every %s (--read-timeout %s, --stream-idle-timeout %s): %d cut with 408, the longest after %.1f s",
 		sz.slowConns, slowByteEvery, readTimeout, streamIdleTimeout, cut.Load(), time.Duration(longest.Load()).Seconds())
 }
 
-// idleConnections keeps sz.idleConns connections open on each listener, more
-// than --max-conns: half silent, half that spoke once (a REST request or a
-// gRPC handshake) and then idle. Each attacker reconnects when cut.
+// idleConnections keeps more connections open on each listener than its cap:
+// half silent, half that spoke once (a REST request or a gRPC handshake) and
+// then idle. Each attacker reconnects half a second after it is cut.
 func idleConnections(t *testing.T, k *knkd, sz size) string {
 	var dials, cuts atomic.Int64
 	attacker := func(addr string, speak func(net.Conn)) func(stop <-chan struct{}) {
 		return func(stop <-chan struct{}) {
 			for !stopped(stop) {
-				conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				conn, err := rampDial(addr)
 				if err != nil {
 					time.Sleep(100 * time.Millisecond)
 					continue
@@ -613,13 +634,17 @@ func idleConnections(t *testing.T, k *knkd, sz size) string {
 		http2.NewFramer(c, c).WriteSettings()
 	}
 	var wg sync.WaitGroup
-	for _, a := range []func(<-chan struct{}){attacker(k.httpAddr, nil), attacker(k.httpAddr, rest), attacker(k.grpcAddr, nil), attacker(k.grpcAddr, handshake)} {
+	for _, a := range []struct {
+		n int
+		f func(<-chan struct{})
+	}{{sz.idleHTTP / 2, attacker(k.httpAddr, nil)}, {sz.idleHTTP / 2, attacker(k.httpAddr, rest)},
+		{sz.idleGRPC / 2, attacker(k.grpcAddr, nil)}, {sz.idleGRPC / 2, attacker(k.grpcAddr, handshake)}} {
 		wg.Add(1)
-		go func() { defer wg.Done(); until(sz.idleConns/2, sz.attack+readHeaderTimeout, a) }()
+		go func() { defer wg.Done(); until(a.n, sz.attack+readHeaderTimeout, a.f) }()
 	}
 	wg.Wait()
-	return fmt.Sprintf("%d connections per listener kept open for %s (--max-conns %d, --read-header-timeout %s): %d opened, %d closed by knkd",
-		sz.idleConns, sz.attack+readHeaderTimeout, sz.maxConns, readHeaderTimeout, dials.Load(), cuts.Load())
+	return fmt.Sprintf("%d REST and %d gRPC connections kept open for %s (--max-http-conns %d, --max-grpc-conns %d, --read-header-timeout %s): %d opened, %d closed by knkd",
+		sz.idleHTTP, sz.idleGRPC, sz.attack+readHeaderTimeout, sz.maxHTTPConns, sz.maxGRPCConns, readHeaderTimeout, dials.Load(), cuts.Load())
 }
 
 // streamFlood opens sz.watchStreams WatchEvents streams over a few connections
@@ -686,6 +711,7 @@ func streamFlood(t *testing.T, k *knkd, sz size) string {
 		if i > 0 && i%perConn == 0 {
 			cadres = knkv1.NewCadreServiceClient(dial())
 		}
+		cadres := cadres
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
