@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/certcode"
 	"github.com/knk-id/knk/internal/testenv"
 )
 
@@ -23,7 +24,7 @@ func certRun(t *testing.T, env *testenv.Env, key string, args ...string) (stdout
 	t.Helper()
 	full := []string{"--addr", env.Server.GRPCAddr()}
 	if key != "" {
-		full = append(full, "--key", key)
+		full = append(full, "--key-file", testKeyFile(t, key))
 	}
 	var out, errOut bytes.Buffer
 	err = run(context.Background(), append(full, args...), strings.NewReader(""), &out, &errOut)
@@ -113,6 +114,7 @@ func TestCertificatesAndForumsCLI(t *testing.T) {
 		t.Errorf("repeated issue with the same request id: %s", again)
 	}
 	keyID, _ := issued["key_id"].(string)
+	code, _ := issued["verification_code"].(string)
 
 	t.Run("GetAndList", func(t *testing.T) {
 		for _, arg := range []string{number, name} {
@@ -137,28 +139,53 @@ func TestCertificatesAndForumsCLI(t *testing.T) {
 	})
 
 	t.Run("VerifyGenuine", func(t *testing.T) {
-		out, stderr := certCtl(t, env, "", "certificates", "verify", number)
-		v := certJSON(t, out)
-		if v["valid"] != true || v["state"] != "STATE_VALID" || v["name"] != name {
-			t.Errorf("verify printed %s", out)
+		// By the code as printed, as typed, and by number with the issuing unit's key.
+		for _, tt := range []struct{ arg, key string }{
+			{code, ""}, {strings.ToLower(strings.ReplaceAll(code, "-", " ")), ""}, {number, dki}, {name, fed},
+		} {
+			out, stderr := certCtl(t, env, tt.key, "certificates", "verify", tt.arg)
+			v := certJSON(t, out)
+			if v["valid"] != true || v["state"] != "STATE_VALID" || v["name"] != name || v["holder_name"] != "Siti Rahayu" {
+				t.Errorf("verify %s printed %s", tt.arg, out)
+			}
+			if !strings.Contains(stderr, "signature: OK (key "+keyID+")") {
+				t.Errorf("verify %s stderr %q, want signature: OK (key %s)", tt.arg, stderr, keyID)
+			}
+			if strings.Contains(out, cadre.Nik) {
+				t.Errorf("verify output holds the NIK")
+			}
 		}
-		if !strings.Contains(stderr, "signature: OK (key "+keyID+")") {
-			t.Errorf("verify stderr %q, want signature: OK (key %s)", stderr, keyID)
+	})
+
+	t.Run("VerifyByNumberNeedsAKeyThatSeesTheHolder", func(t *testing.T) {
+		if _, _, err := certRun(t, env, "", "certificates", "verify", number); err == nil || !strings.Contains(err.Error(), "verification code") {
+			t.Errorf("verify by number without a key: %v", err)
 		}
-		if strings.Contains(out, cadre.Nik) {
-			t.Errorf("verify output holds the NIK")
+		other := env.Org(t, "kspsi", knkv1.Organization_KIND_FEDERATION, "")
+		if _, _, err := certRun(t, env, other, "certificates", "verify", number); err == nil || !strings.Contains(err.Error(), "verification code") {
+			t.Errorf("verify by number with another federation's key: %v", err)
 		}
 	})
 
 	t.Run("VerifyUnknown", func(t *testing.T) {
-		_, _, err := certRun(t, env, "", "certificates", "verify", "KNK-31-2026-999999")
+		_, _, err := certRun(t, env, dki, "certificates", "verify", "KNK-31-2026-999999")
 		if err == nil || !strings.HasPrefix(err.Error(), "NOT_FOUND") {
 			t.Errorf("verify of an unknown number: %v", err)
+		}
+		_, _, err = certRun(t, env, "", "certificates", "verify", certcode.New())
+		if err == nil || !strings.HasPrefix(err.Error(), "NOT_FOUND") {
+			t.Errorf("verify of an unknown code: %v", err)
+		}
+		typo := []byte(code)
+		typo[0] = map[bool]byte{true: '1', false: '0'}[typo[0] == '0']
+		_, _, err = certRun(t, env, "", "certificates", "verify", string(typo))
+		if err == nil || !strings.HasPrefix(err.Error(), "INVALID_ARGUMENT") || !strings.Contains(err.Error(), "mistyped") {
+			t.Errorf("verify of a mistyped code: %v", err)
 		}
 	})
 
 	// The third-party procedure: save the two public REST responses, then check offline.
-	verifyRaw := env.REST(t, http.MethodGet, "/v1/"+name+":verify", "", nil)
+	verifyRaw := env.REST(t, http.MethodGet, "/v1/verifications/"+code, "", nil)
 	keysRaw := env.REST(t, http.MethodGet, "/v1/keys", "", nil)
 	if verifyRaw.Status != http.StatusOK || keysRaw.Status != http.StatusOK {
 		t.Fatalf("REST: verify %d %s; keys %d %s", verifyRaw.Status, verifyRaw.Raw, keysRaw.Status, keysRaw.Raw)
@@ -243,7 +270,7 @@ func TestCertificatesAndForumsCLI(t *testing.T) {
 		if r := certJSON(t, out); r["state"] != "STATE_REVOKED" {
 			t.Fatalf("revoke printed %s", out)
 		}
-		out, stderr, err := certRun(t, env, "", "certificates", "verify", name)
+		out, stderr, err := certRun(t, env, "", "certificates", "verify", code)
 		if err == nil || !strings.Contains(err.Error(), "REVOKED") || strings.Contains(err.Error(), "INVALID") {
 			t.Errorf("verify of a revoked certificate: %v", err)
 		}
@@ -258,4 +285,47 @@ func TestCertificatesAndForumsCLI(t *testing.T) {
 			t.Errorf("ended members after revocation: %s", out)
 		}
 	})
+}
+
+// TestVerifyOfflineKeepsAcceptingV1Documents saves a certificate as it was shown
+// before verification codes (canonical version 1, no version field at all), lets
+// knkd re-sign it as V2 on its next start, and checks both offline.
+func TestVerifyOfflineKeepsAcceptingV1Documents(t *testing.T) {
+	env := testenv.Start(t)
+	fed := env.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
+	dki := env.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")
+	cert, err := env.Certs.IssueCertificate(testenv.Ctx(dki), &knkv1.IssueCertificateRequest{Cadre: certTrainedCadre(t, env, fed, dki).Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.DowngradeToV1(t, cert)
+	v1 := env.REST(t, http.MethodGet, "/v1/"+cert.Name+":verify", env.AdminKey, nil)
+	var doc map[string]any
+	if err := json.Unmarshal(v1.Raw, &doc); err != nil || doc["canonical_version"] != 1.0 {
+		t.Fatalf("V1 answer: %s", v1.Raw)
+	}
+	delete(doc, "canonical_version") // as saved before the field existed
+	delete(doc, "verification_code")
+	old, _ := json.Marshal(doc)
+	oldFile := certWrite(t, "v1.json", old)
+	env.Stop(t)
+
+	again := testenv.StartAt(t, env.DBPath)
+	keysFile := certWrite(t, "keys.json", again.REST(t, http.MethodGet, "/v1/keys", "", nil).Raw)
+	at := "2026-12-01T00:00:00Z"
+	if _, stderr := certCtl(t, again, "", "certificates", "verify-offline", "--certificate", oldFile, "--keys", keysFile, "--at", at); !strings.Contains(stderr, "signature: OK") {
+		t.Errorf("saved V1 document: %s", stderr)
+	}
+	forged := certWrite(t, "forged.json", bytes.Replace(old, []byte("Siti Rahayu"), []byte("Siti Rahayu Putri"), 1))
+	if _, stderr, err := certRun(t, again, "", "certificates", "verify-offline", "--certificate", forged, "--keys", keysFile, "--at", at); err == nil || !strings.Contains(stderr, "signature: INVALID") {
+		t.Errorf("forged V1 document: %v %s", err, stderr)
+	}
+	got, err := again.Certs.GetCertificate(testenv.Ctx(dki), &knkv1.GetCertificateRequest{Name: cert.Name})
+	if err != nil || got.CanonicalVersion != 2 || got.VerificationCode == "" {
+		t.Fatalf("after the restart: %v %v", got, err)
+	}
+	v2 := certWrite(t, "v2.json", again.REST(t, http.MethodGet, "/v1/verifications/"+got.VerificationCode, "", nil).Raw)
+	if _, stderr := certCtl(t, again, "", "certificates", "verify-offline", "--certificate", v2, "--keys", keysFile, "--at", at); !strings.Contains(stderr, "signature: OK") {
+		t.Errorf("re-signed V2 document: %s", stderr)
+	}
 }

@@ -236,11 +236,11 @@ func (c *capConn) Close() error {
 	return c.Conn.Close()
 }
 
-// httpServer is the REST server with the limits applied.
+// httpServer is the REST server with the limits on time and headers.
 func (s *Server) httpServer(h http.Handler) *http.Server {
 	l := s.cfg.Limits
 	return &http.Server{
-		Handler:           s.limitBodies(h),
+		Handler:           h,
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
 		IdleTimeout:       l.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
@@ -301,13 +301,13 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 func (b *limitedBody) Close() error { return b.body.Close() }
 
 // limitErrorHandler answers the limit a body broke, if it broke one, instead of
-// the gateway's decoding error.
+// the gateway's decoding error; then it is httpError.
 func limitErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	if b, ok := r.Body.(*limitedBody); ok && b.err != nil {
 		err = b.err
 		w.Header().Set("Connection", "close")
 	}
-	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+	httpError(ctx, mux, m, w, r, err)
 }
 
 // tooLarge is 413 over REST and RESOURCE_EXHAUSTED over gRPC.

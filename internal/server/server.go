@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,6 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -54,6 +54,30 @@ type Config struct {
 	// Limits bound bodies, time, connections and streams; zero fields take
 	// DefaultLimits.
 	Limits Limits
+	// Edge is TLS, abuse limits and the API surface (tls.go, abuse.go).
+	Edge
+}
+
+// Edge is how knkd faces the network.
+type Edge struct {
+	// TLSCert and TLSKey are PEM files served on both ports (reloaded on SIGHUP
+	// or when they change); both empty means plaintext.
+	TLSCert, TLSKey string
+	// ClientCA, when set, is a PEM file of the CAs whose client certificates the
+	// gRPC port requires (internal services); the REST port stays open.
+	ClientCA string
+	// AllowPlaintext lets knkd listen off loopback without TLS.
+	AllowPlaintext bool
+	// PublicReflection lets gRPC reflection answer without a key.
+	PublicReflection bool
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies Proxies
+	// AnonymousLimit limits calls without a key to public methods and pages, per
+	// client address; FailedAuthLimit limits calls with a wrong key.
+	AnonymousLimit, FailedAuthLimit Limit
+	// TLSReloadInterval is how often the TLS files are checked for changes
+	// (default 5s).
+	TLSReloadInterval time.Duration
 }
 
 // Server is a running knkd.
@@ -66,6 +90,9 @@ type Server struct {
 	grpcLis  net.Listener
 	httpLis  net.Listener
 	gwClient *grpc.ClientConn
+	gwLis    *gatewayListener
+	tls      *tlsSetup
+	guard    *guard
 	certs    *certificate.Service
 	stopping chan struct{} // closed when shutdown starts
 }
@@ -95,6 +122,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.TLSReloadInterval == 0 {
+		cfg.TLSReloadInterval = 5 * time.Second
+	}
 	s := &Server{cfg: cfg, stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -104,10 +134,16 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.db, err = db.Open(ctx, cfg.DB); err != nil {
 		return nil, err
 	}
+	if s.tls, err = newTLS(cfg); err != nil {
+		return nil, err
+	}
 	orgs := &organization.Service{DB: s.db, Now: cfg.Now}
+	s.guard = &guard{log: cfg.Logger, keys: orgs, proxies: cfg.TrustedProxies, publicReflection: cfg.PublicReflection,
+		anonymous:  cfg.AnonymousLimit.limiter(DefaultAnonymousLimit, cfg.Now),
+		failedAuth: cfg.FailedAuthLimit.limiter(DefaultFailedAuthLimit, cfg.Now)}
 	s.grpc = grpc.NewServer(append(cfg.Limits.grpcOptions(),
-		grpc.ChainUnaryInterceptor(unaryInterceptor(cfg.Logger, orgs)),
-		grpc.ChainStreamInterceptor(streamInterceptor(cfg.Logger, orgs), s.streamLimits()),
+		grpc.ChainUnaryInterceptor(s.guard.unary),
+		grpc.ChainStreamInterceptor(s.guard.stream, s.streamLimits()),
 	)...)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
 	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge}
@@ -119,6 +155,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears}
+	if _, err := s.certs.ResignV1(ctx, cfg.Logger); err != nil {
+		return nil, fmt.Errorf("re-sign certificates with verification codes: %w", err)
+	}
 	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)
 	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs})
 	knkv1.RegisterEventServiceServer(s.grpc, &event.Service{DB: s.db, Stopping: s.stopping})
@@ -136,33 +175,43 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.httpLis, err = listen(cfg.HTTPAddr, cfg.Limits.MaxHTTPConns); err != nil {
 		return nil, err
 	}
+	if err := checkPlaintext(s.tls, cfg.AllowPlaintext, s.grpcLis, s.httpLis); err != nil {
+		return nil, err
+	}
+	if s.tls != nil {
+		s.grpcLis = tls.NewListener(s.grpcLis, s.tls.grpc)
+	}
 	gw, err := s.gateway(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.http = s.httpServer(gw)
+	s.http = s.httpServer(s.edgeHandler(s.limitBodies(gw)))
 	return s, nil
 }
 
-// gateway returns the REST handler. It calls the gRPC server over loopback, so
-// every REST call passes through the same interceptors as a gRPC call.
+// gateway returns the REST handler. It calls the gRPC server through an
+// in-process listener, so every REST call passes through the same interceptors
+// as a gRPC call.
 func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
 		}),
-		runtime.WithErrorHandler(limitErrorHandler),
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
 			if http.CanonicalHeaderKey(key) == "X-Request-Id" {
 				return requestIDKey, true
 			}
 			return runtime.DefaultHeaderMatcher(key)
 		}),
+		runtime.WithMetadata(gatewayMetadata),
+		runtime.WithErrorHandler(limitErrorHandler), // then httpError
+		runtime.WithRoutingErrorHandler(routingError),
+		runtime.WithMiddlewares(matchProbe),
 	)
 	var err error
-	s.gwClient, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	s.gwLis = newGatewayListener()
+	s.gwClient, err = s.gwLis.dial()
 	if err != nil {
 		return nil, err
 	}
@@ -215,8 +264,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	log := s.cfg.Logger
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.grpc.Serve(s.grpcLis) })
+	g.Go(func() error { return s.grpc.Serve(s.gwLis) })
+	if s.tls != nil {
+		hup := sighup() // before the first log line, so a SIGHUP after it always reloads
+		g.Go(func() error {
+			s.tls.certs.watch(gctx, hup, s.cfg.TLSReloadInterval)
+			return nil
+		})
+	}
 	g.Go(func() error {
-		if err := s.http.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.serveHTTP(); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -244,7 +301,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return httpErr
 	})
-	log.Info("knkd serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr(), "store", s.db.Engine())
+	log.Info("knkd serving", s.servingAttrs()...)
 	err := g.Wait()
 	return errors.Join(err, s.close())
 }
@@ -258,6 +315,9 @@ func (s *Server) close() error {
 		if l != nil {
 			l.Close()
 		}
+	}
+	if s.gwLis != nil {
+		s.gwLis.Close()
 	}
 	if s.db != nil {
 		errs = append(errs, s.db.Close())

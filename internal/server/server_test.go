@@ -76,7 +76,7 @@ func TestHealthIsServing(t *testing.T) {
 
 func TestReflectionListsTheServices(t *testing.T) {
 	e := testenv.Start(t)
-	stream, err := reflectionpb.NewServerReflectionClient(e.Conn).ServerReflectionInfo(context.Background())
+	stream, err := reflectionpb.NewServerReflectionClient(e.Conn).ServerReflectionInfo(testenv.Ctx(e.AdminKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestReflectionListsTheServices(t *testing.T) {
 	}
 	resp, err := stream.Recv()
 	if err != nil {
-		t.Fatalf("reflection without a key: %v", err)
+		t.Fatalf("reflection with a key: %v", err)
 	}
 	var got []string
 	for _, s := range resp.GetListServicesResponse().GetService() {
@@ -164,7 +164,7 @@ func invoke(ctx context.Context, cc *grpc.ClientConn, m protoreflect.MethodDescr
 // only the public ones answer.
 func TestEveryMethodIsWiredAndGuarded(t *testing.T) {
 	e := testenv.Start(t)
-	public := map[string]bool{"VerifyCertificate": true, "ListSigningKeys": true}
+	public := map[string]bool{"VerifyCertificate": true, "VerifyCertificateByCode": true, "ListSigningKeys": true}
 	broken := []codes.Code{codes.Unimplemented, codes.PermissionDenied, codes.Unauthenticated, codes.Internal, codes.Unknown}
 	for _, m := range knkMethods(t) {
 		t.Run(string(m.FullName()), func(t *testing.T) {

@@ -35,20 +35,21 @@ func ReceiveImport(stream ImportStream, page func(*knkv1.ImportCadresResponse) e
 }
 
 // CloseImport ends the sending side of an import and gathers its answer into one
-// message holding every rejection. It suits callers that send few bad rows; others
+// message holding every rejection and warning. It suits callers that send few bad rows; others
 // use ReceiveImport while they send.
 func CloseImport(stream ImportStream) (*knkv1.ImportCadresResponse, error) {
 	if err := stream.CloseSend(); err != nil {
 		return nil, err
 	}
-	var all []*knkv1.ImportRejection
+	var rejections, warnings []*knkv1.ImportRejection
 	last, err := ReceiveImport(stream, func(r *knkv1.ImportCadresResponse) error {
-		all = append(all, r.GetRejections()...)
+		rejections = append(rejections, r.GetRejections()...)
+		warnings = append(warnings, r.GetWarnings()...)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	last.Rejections = all
+	last.Rejections, last.Warnings = rejections, warnings
 	return last, nil
 }

@@ -305,30 +305,42 @@ func (s *Service) UpdateCadre(ctx context.Context, req *knkv1.UpdateCadreRequest
 		if err != nil {
 			return err
 		}
-		next := proto.Clone(cur).(*knkv1.Cadre)
-		applyMask(next, req.GetCadre(), paths)
-		norm, v := normalize(next, now, 0) // the minimum age applies at registration only
-		if err := prefixed("cadre.", v).Err(); err != nil {
-			return err
-		}
-		next.DisplayName, next.Phone, next.Email = norm.DisplayName, norm.Phone, norm.Email
-		next.ProvinceCode, next.Regency, next.Employer = norm.ProvinceCode, norm.Regency, norm.Employer
-		next.UnionMemberNumber, next.BpjsKpj = norm.UnionMemberNumber, norm.BpjsKpj
-		if next.ProvinceCode != cur.ProvinceCode {
-			if next.Forum, err = forum.Move(ctx, tx, cid, next.ProvinceCode, p.OrgName(), now); err != nil {
-				return err
-			}
-		}
-		if ok, err := update(ctx, tx, next, now); err != nil || !ok {
-			return errors.Join(err, api.StaleEtag(name))
-		}
-		out = next
-		return tx.Event(ctx, "cadre.updated", name, p.OrgName(), now)
+		out, err = applyUpdate(ctx, tx, p, cur, req.GetCadre(), paths, now)
+		return err
 	})
 	if err != nil {
 		return nil, statusOf(name, err)
 	}
 	return present(p, out), nil
+}
+
+// applyUpdate writes the fields paths of src over cur (locked in tx), moves the
+// forum membership with the province, and records the event.
+func applyUpdate(ctx context.Context, tx *db.Tx, p auth.Principal, cur, src *knkv1.Cadre, paths []string,
+	now time.Time) (*knkv1.Cadre, error) {
+	next := proto.Clone(cur).(*knkv1.Cadre)
+	applyMask(next, src, paths)
+	norm, v := normalize(next, now, 0) // the minimum age applies at registration only
+	if err := prefixed("cadre.", v).Err(); err != nil {
+		return nil, err
+	}
+	next.DisplayName, next.Phone, next.Email = norm.DisplayName, norm.Phone, norm.Email
+	next.ProvinceCode, next.Regency, next.Employer = norm.ProvinceCode, norm.Regency, norm.Employer
+	next.UnionMemberNumber, next.BpjsKpj = norm.UnionMemberNumber, norm.BpjsKpj
+	if next.ProvinceCode != cur.ProvinceCode {
+		var err error
+		if next.Forum, err = forum.Move(ctx, tx, id(cur.Name), next.ProvinceCode, p.OrgName(), now); err != nil {
+			return nil, err
+		}
+	}
+	ok, err := update(ctx, tx, next, now)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, api.StaleEtag(cur.Name)
+	}
+	return next, tx.Event(ctx, "cadre.updated", cur.Name, p.OrgName(), now)
 }
 
 // writable loads a cadre for a change by p: in p's scope, with a matching etag
@@ -372,8 +384,9 @@ func (s *Service) WithdrawCadre(ctx context.Context, req *knkv1.WithdrawCadreReq
 		if _, _, err := forum.Leave(ctx, tx, cid, knkv1.ForumMembership_END_REASON_WITHDRAWN, p.OrgName(), now); err != nil {
 			return err
 		}
-		if ok, err := update(ctx, tx, cur, now); err != nil || !ok {
-			return errors.Join(err, api.StaleEtag(cur.Name))
+		ok, err := update(ctx, tx, cur, now)
+		if err := api.Updated(cur.Name, ok, err); err != nil {
+			return err
 		}
 		out = cur
 		return tx.Event(ctx, "cadre.withdrawn", cur.Name, p.OrgName(), now)
@@ -390,15 +403,19 @@ const (
 	created outcome = iota
 	unchanged
 	otherFederation
-	otherData
+	changed
+	updated
+	withdrawn
 )
 
 type pending struct {
-	row   int64
-	cadre *knkv1.Cadre
+	row    int64
+	cadre  *knkv1.Cadre
+	update bool // apply the row's values to a cadre registered with other data
 }
 
-// RejectionsPerMessage is the most rejections one ImportCadresResponse holds.
+// RejectionsPerMessage is the most details (rejections and warnings) one
+// ImportCadresResponse holds.
 const RejectionsPerMessage = 1000
 
 // ImportCadres registers a roster streamed row by row. Rows are written in
@@ -420,26 +437,54 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 		done     = make(chan written, 1)
 		inFlight bool
 	)
-	// send answers the rejections gathered so far with the running counts; a full
-	// page goes out at once, so that no message holds more than RejectionsPerMessage
-	// and the server never holds more than one page. Send blocks while the client
-	// does not read (flow control), which pauses the import.
+	// send answers the details (rejections and warnings) gathered so far with the
+	// running counts. A full message goes out at once, so that none holds more
+	// than RejectionsPerMessage details and the server never holds more than one
+	// message. Send blocks while the client does not read (flow control), which
+	// pauses the import.
 	send := func(done bool) error {
-		slices.SortFunc(resp.Rejections, func(a, b *knkv1.ImportRejection) int { return cmp.Compare(a.Row, b.Row) })
+		byRow := func(a, b *knkv1.ImportRejection) int { return cmp.Compare(a.Row, b.Row) }
+		slices.SortStableFunc(resp.Rejections, byRow)
+		slices.SortStableFunc(resp.Warnings, byRow)
 		resp.Done = done
 		if err := stream.Send(resp); err != nil {
 			return err
 		}
-		resp = &knkv1.ImportCadresResponse{Created: resp.Created, Unchanged: resp.Unchanged, Rejected: resp.Rejected}
+		resp = &knkv1.ImportCadresResponse{Created: resp.Created, Unchanged: resp.Unchanged, Rejected: resp.Rejected,
+			Warned: resp.Warned, Changed: resp.Changed, Updated: resp.Updated}
+		return nil
+	}
+	// note adds details to the answer, sending it each time it is full.
+	note := func(warn bool, details ...*knkv1.ImportRejection) error {
+		for _, d := range details {
+			if warn {
+				resp.Warnings = append(resp.Warnings, d)
+			} else {
+				resp.Rejections = append(resp.Rejections, d)
+			}
+			if len(resp.Rejections)+len(resp.Warnings) >= RejectionsPerMessage {
+				if err := send(false); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	}
 	reject := func(row int64, field, reason string) error {
 		resp.Rejected++
-		resp.Rejections = append(resp.Rejections, &knkv1.ImportRejection{Row: row, Field: field, Reason: reason})
-		if len(resp.Rejections) < RejectionsPerMessage {
-			return nil
+		return note(false, &knkv1.ImportRejection{Row: row, Field: field, Reason: reason})
+	}
+	// problems lists every bad field of a row, with its value as received.
+	problems := func(row int64, in *knkv1.Cadre, v api.Violations) []*knkv1.ImportRejection {
+		out := make([]*knkv1.ImportRejection, len(v))
+		for i, fv := range v {
+			value := field(in, fv.Field)
+			if fv.Field == "nik" {
+				value = lastFour(value)
+			}
+			out[i] = &knkv1.ImportRejection{Row: row, Field: fv.Field, Reason: fv.Description, Value: value}
 		}
-		return send(false)
+		return out
 	}
 	// settle waits for the batch being written, if any, and counts its outcomes.
 	settle := func() error {
@@ -460,8 +505,12 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 				resp.Unchanged++
 			case otherFederation:
 				err = reject(w.batch[i].row, "nik", "this NIK is already registered by another federation")
-			case otherData:
-				err = reject(w.batch[i].row, "nik", "this NIK is already registered with different data: change it with UpdateCadre")
+			case changed:
+				resp.Changed++
+			case updated:
+				resp.Updated++
+			case withdrawn:
+				err = reject(w.batch[i].row, "nik", "this NIK belongs to a cadre withdrawn from the programme; its data can no longer change")
 			}
 			if err != nil {
 				return err
@@ -487,17 +536,17 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 			break
 		}
 		if err != nil {
-			return errors.Join(err, settle())
+			return cmp.Or(settle(), err)
 		}
 		now := s.now()
-		c, v := normalize(req.GetCadre(), now, s.MinAge)
+		c, v, warnings := lenient(req.GetCadre(), now, s.MinAge)
 		requested := req.GetCadre().GetFederation()
 		fed, seen := feds[requested]
 		if !seen {
 			var fv api.Violations
 			fed, err = s.federation(ctx, p, requested, &fv)
 			if err != nil && status.Code(err) != codes.PermissionDenied {
-				return errors.Join(err, settle())
+				return cmp.Or(settle(), err)
 			}
 			feds[requested] = fed
 		}
@@ -505,15 +554,22 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 			v.Add("federation", "is not a registered federation, or not yours to import into")
 		}
 		if len(v) > 0 {
-			if err := reject(row, v[0].Field, summary(v)); err != nil {
-				return errors.Join(err, settle())
+			resp.Rejected++
+			if err := note(false, problems(row, req.GetCadre(), v)...); err != nil {
+				return cmp.Or(settle(), err)
 			}
 			continue
+		}
+		if len(warnings) > 0 {
+			resp.Warned++
+			if err := note(true, problems(row, req.GetCadre(), warnings)...); err != nil {
+				return cmp.Or(settle(), err)
+			}
 		}
 		c.Name = "cadres/" + ulid.Make().String()
 		c.Federation = fed
 		c.CreateTime, c.UpdateTime = timestamppb.New(now), timestamppb.New(now)
-		batch = append(batch, pending{row: row, cadre: c})
+		batch = append(batch, pending{row: row, cadre: c, update: req.GetUpdate()})
 		if len(batch) == batchSize {
 			if err := flush(); err != nil {
 				return err
@@ -557,10 +613,21 @@ func (s *Service) writeBatch(ctx context.Context, p auth.Principal, batch []pend
 			switch {
 			case prev.Federation != b.cadre.Federation:
 				outcomes[i] = otherFederation
-			case sameData(prev, b.cadre):
+			case !differs(prev, b.cadre):
 				outcomes[i] = unchanged
+			case prev.State == knkv1.Cadre_STATE_WITHDRAWN:
+				outcomes[i] = withdrawn
+			case !b.update:
+				outcomes[i] = changed
 			default:
-				outcomes[i] = otherData
+				cur, err := getForUpdate(ctx, tx, id(prev.Name))
+				if err != nil {
+					return err
+				}
+				if _, err := applyUpdate(ctx, tx, p, cur, b.cadre, given(b.cadre), b.cadre.UpdateTime.AsTime()); err != nil {
+					return err
+				}
+				outcomes[i] = updated
 			}
 		}
 		return nil
@@ -568,13 +635,12 @@ func (s *Service) writeBatch(ctx context.Context, p auth.Principal, batch []pend
 	return outcomes, err
 }
 
-// summary is the reason of a rejected row: its first problem, then the others.
-func summary(v api.Violations) string {
-	reason := v[0].Description
-	for _, fv := range v[1:] {
-		reason += "; " + fv.Field + ": " + fv.Description
+// lastFour shows a NIK only by its last four digits.
+func lastFour(nik string) string {
+	if len(nik) <= 4 {
+		return strings.Repeat("*", len(nik))
 	}
-	return reason
+	return strings.Repeat("*", len(nik)-4) + nik[len(nik)-4:]
 }
 
 // CreditTopics adds passed topics (bit sets by cadre name) to cadres in tx. A

@@ -136,7 +136,7 @@ func TestCreateRejectsBadInputAndStoresNothing(t *testing.T) {
 		{"birth date disagrees", func(c *knkv1.Cadre) { c.BirthDate = "1990-08-16" }, "cadre.birth_date"},
 		{"birth date malformed", func(c *knkv1.Cadre) { c.BirthDate = "15/08/1990" }, "cadre.birth_date"},
 		{"gender disagrees", func(c *knkv1.Cadre) { c.Gender = knkv1.Cadre_GENDER_FEMALE }, "cadre.gender"},
-		{"landline phone", func(c *knkv1.Cadre) { c.Phone = "021-555-1234" }, "cadre.phone"},
+		{"two phone numbers", func(c *knkv1.Cadre) { c.Phone = "021-555-1234 / 0812-3456-7890" }, "cadre.phone"},
 		{"bad email", func(c *knkv1.Cadre) { c.Email = "budi at example" }, "cadre.email"},
 		{"missing province", func(c *knkv1.Cadre) { c.ProvinceCode = "" }, "cadre.province_code"},
 		{"unknown province", func(c *knkv1.Cadre) { c.ProvinceCode = "99" }, "cadre.province_code"},
@@ -657,7 +657,7 @@ func TestImportTenThousandRowsWithBadOnes(t *testing.T) {
 	w := setup(t)
 	w.create(t, w.otherFed, newCadre(7)) // row 8 belongs to another federation
 	var rows []*knkv1.Cadre
-	bad := map[int64]string{}
+	bad, warned := map[int64]string{}, map[int64]bool{}
 	for i := range 10000 {
 		c := newCadre(i)
 		switch {
@@ -670,19 +670,28 @@ func TestImportTenThousandRowsWithBadOnes(t *testing.T) {
 			c.ProvinceCode = "00"
 			bad[int64(i+1)] = "province_code"
 		case i%103 == 9:
-			c.Phone = "not a phone"
-			bad[int64(i+1)] = "phone"
+			c.Phone = "not a phone" // optional: imported without it, with a warning
+			warned[int64(i+1)] = true
 		}
 		rows = append(rows, c)
 	}
 	resp := importRows(t, w, w.fed, rows)
 	good := int64(len(rows) - len(bad))
-	if resp.Created != good || resp.Rejected != int64(len(bad)) || resp.Unchanged != 0 {
-		t.Errorf("created %d rejected %d unchanged %d; want %d, %d, 0", resp.Created, resp.Rejected, resp.Unchanged, good, len(bad))
+	if resp.Created != good || resp.Rejected != int64(len(bad)) || resp.Unchanged != 0 || resp.Warned != int64(len(warned)) {
+		t.Errorf("created %d rejected %d unchanged %d warned %d; want %d, %d, 0, %d",
+			resp.Created, resp.Rejected, resp.Unchanged, resp.Warned, good, len(bad), len(warned))
 	}
 	for _, r := range resp.Rejections {
 		if bad[r.Row] != r.Field || r.Reason == "" {
 			t.Errorf("rejection %v, want field %q", r, bad[r.Row])
+		}
+		if r.Field == "nik" && r.Row != 8 && r.Value != "***********"+rows[r.Row-1].Nik[11:] {
+			t.Errorf("rejection %v: the value must show the NIK by its last four digits only", r)
+		}
+	}
+	for _, r := range resp.Warnings {
+		if !warned[r.Row] || r.Field != "phone" || r.Value != "not a phone" || r.Reason == "" {
+			t.Errorf("warning %v, want the unreadable phone of a warned row", r)
 		}
 	}
 	if n := w.count(t); int64(n) != good+1 {
@@ -692,10 +701,27 @@ func TestImportTenThousandRowsWithBadOnes(t *testing.T) {
 	if again.Created != 0 || again.Unchanged != good || again.Rejected != int64(len(bad)) {
 		t.Errorf("re-run: created %d unchanged %d rejected %d", again.Created, again.Unchanged, again.Rejected)
 	}
-	changed := []*knkv1.Cadre{newCadre(0)}
-	changed[0].DisplayName = "Renamed"
-	if r := importRows(t, w, w.fed, changed); r.Rejected != 1 || r.Rejections[0].Field != "nik" {
-		t.Errorf("same NIK with other data: %v", r)
+	// A registered member with other data is reported as changed and nothing is
+	// applied, unless the import asks for updates; a value that only raised a
+	// warning, or an empty cell, never erases what is stored.
+	changed := newCadre(0)
+	changed.DisplayName, changed.Phone, changed.Email = "Renamed", "not a phone", ""
+	if r := importRows(t, w, w.fed, []*knkv1.Cadre{changed}); r.Changed != 1 || r.Rejected != 0 || r.Updated != 0 {
+		t.Errorf("same NIK with other data: %v, want changed", r)
+	}
+	stream, err := w.Cadres.ImportCadres(testenv.Ctx(w.fed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&knkv1.ImportCadresRequest{Cadre: changed, Update: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := cadre.CloseImport(stream); err != nil || r.Updated != 1 || r.Warned != 1 {
+		t.Errorf("import with update: %v (%v), want updated with a warning", r, err)
+	}
+	list, err := w.Cadres.ListCadres(testenv.Ctx(w.fed), &knkv1.ListCadresRequest{PageSize: 1})
+	if err != nil || list.Cadres[0].DisplayName != "Renamed" || list.Cadres[0].Phone != "+6281234567890" {
+		t.Errorf("after the update: %v (%v), want the new name and the phone kept", list.GetCadres(), err)
 	}
 }
 
@@ -756,7 +782,8 @@ func TestImportOverRESTWithALargeSummary(t *testing.T) {
 		t.Fatalf("import: %d %s: %.300s", r.Status, r.Header.Get("Content-Type"), r.Raw)
 	}
 	lines := strings.Split(strings.TrimSuffix(string(r.Raw), "\n"), "\n")
-	seen := map[string]bool{}
+	listed := map[string]int{} // row -> bad fields listed
+	details := 0
 	var last map[string]any
 	for i, line := range lines {
 		if err := json.Unmarshal([]byte(line), &last); err != nil {
@@ -767,13 +794,17 @@ func TestImportOverRESTWithALargeSummary(t *testing.T) {
 			t.Errorf("line %d holds %d rejections", i+1, len(rej))
 		}
 		for _, x := range rej {
-			seen[x.(map[string]any)["row"].(string)] = true
+			listed[x.(map[string]any)["row"].(string)]++
 		}
+		details += len(rej)
 		if last["done"] != (i == len(lines)-1) {
 			t.Errorf("line %d of %d: done = %v", i+1, len(lines), last["done"])
 		}
 	}
-	if last["rejected"] != fmt.Sprint(rows) || len(seen) != rows || len(lines) != rows/cadre.RejectionsPerMessage+1 {
-		t.Errorf("rejected %v, %d rows listed in %d lines; want %d in %d", last["rejected"], len(seen), len(lines), rows, rows/cadre.RejectionsPerMessage+1)
+	if last["rejected"] != fmt.Sprint(rows) || len(listed) != rows || listed["1"] != 5 {
+		t.Errorf("rejected %v, %d rows listed, row 1 with %d fields; want %d rows, each with its 5 bad fields", last["rejected"], len(listed), listed["1"], rows)
+	}
+	if want := details/cadre.RejectionsPerMessage + 1; len(lines) != want {
+		t.Errorf("%d details in %d lines, want %d lines", details, len(lines), want)
 	}
 }

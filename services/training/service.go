@@ -304,8 +304,9 @@ func (s *Service) UpdateSession(ctx context.Context, req *knkv1.UpdateSessionReq
 		if err := s.checkNewTimes(ctx, tx, next); err != nil {
 			return err
 		}
-		if ok, err := update(ctx, tx, next, now); err != nil || !ok {
-			return errors.Join(err, api.StaleEtag(next.Name))
+		ok, err := update(ctx, tx, next, now)
+		if err := api.Updated(next.Name, ok, err); err != nil {
+			return err
 		}
 		out = next
 		return tx.Event(ctx, "session.updated", next.Name, p.OrgName(), now)
@@ -391,8 +392,9 @@ func (s *Service) CancelSession(ctx context.Context, req *knkv1.CancelSessionReq
 			return err
 		}
 		cur.State, cur.CancelReason = knkv1.Session_STATE_CANCELLED, reason
-		if ok, err := update(ctx, tx, cur, now); err != nil || !ok {
-			return errors.Join(err, api.StaleEtag(cur.Name))
+		ok, err := update(ctx, tx, cur, now)
+		if err := api.Updated(cur.Name, ok, err); err != nil {
+			return err
 		}
 		out = cur
 		return tx.Event(ctx, "session.cancelled", cur.Name, p.OrgName(), now)
@@ -456,8 +458,10 @@ func (s *Service) EnrollCadre(ctx context.Context, req *knkv1.EnrollCadreRequest
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(err, precondition("SESSION_FULL", fmt.Sprintf("%s is full (capacity %d)", sess.Name, sess.Capacity)))
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return precondition("SESSION_FULL", fmt.Sprintf("%s is full (capacity %d)", sess.Name, sess.Capacity))
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO enrollments (session_id, cadre_id, create_time) VALUES (?, ?, ?)`,
 			id, cadreID, now.UnixMicro()); err != nil {
@@ -534,8 +538,10 @@ func (s *Service) DeleteEnrollment(ctx context.Context, req *knkv1.DeleteEnrollm
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(err, api.NotFound(req.GetName()))
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return api.NotFound(req.GetName())
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET enrolled_count = enrolled_count - 1 WHERE id = ?`, sid); err != nil {
 			return err
@@ -673,8 +679,9 @@ func (s *Service) CompleteSession(ctx context.Context, req *knkv1.CompleteSessio
 			return err
 		}
 		cur.State = knkv1.Session_STATE_COMPLETED
-		if ok, err := update(ctx, tx, cur, now); err != nil || !ok {
-			return errors.Join(err, api.StaleEtag(cur.Name))
+		ok, err := update(ctx, tx, cur, now)
+		if err := api.Updated(cur.Name, ok, err); err != nil {
+			return err
 		}
 		out = cur
 		return tx.Event(ctx, "session.completed", cur.Name, p.OrgName(), now)

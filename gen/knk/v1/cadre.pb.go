@@ -802,8 +802,12 @@ func (x *LookupCadreRequest) GetNik() string {
 
 // ImportCadresRequest is one roster row.
 type ImportCadresRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Cadre         *Cadre                 `protobuf:"bytes,1,opt,name=cadre,proto3" json:"cadre,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Cadre *Cadre                 `protobuf:"bytes,1,opt,name=cadre,proto3" json:"cadre,omitempty"`
+	// If set, a row whose NIK is registered by the same federation with other data
+	// updates the cadre with the row's non-empty fields (counted as updated);
+	// otherwise nothing is applied and the row is counted as changed.
+	Update        bool `protobuf:"varint,2,opt,name=update,proto3" json:"update,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -845,13 +849,25 @@ func (x *ImportCadresRequest) GetCadre() *Cadre {
 	return nil
 }
 
-// ImportRejection explains why one roster row was not imported.
+func (x *ImportCadresRequest) GetUpdate() bool {
+	if x != nil {
+		return x.Update
+	}
+	return false
+}
+
+// ImportRejection is one problem with one field of one roster row: in rejections,
+// why the row was not imported (a row with several bad fields has one entry per
+// field); in warnings, an optional value that was left out while the row was
+// imported.
 type ImportRejection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1-based position of the row in the stream.
-	Row           int64  `protobuf:"varint,1,opt,name=row,proto3" json:"row,omitempty"`
-	Field         string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Row    int64  `protobuf:"varint,1,opt,name=row,proto3" json:"row,omitempty"`
+	Field  string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The value as received; a NIK only by its last four digits.
+	Value         string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -907,6 +923,13 @@ func (x *ImportRejection) GetReason() string {
 	return ""
 }
 
+func (x *ImportRejection) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 // ImportCadresResponse is one message of an import's answer. The counts are the
 // running totals when the message was sent; those of the last message are final.
 type ImportCadresResponse struct {
@@ -920,7 +943,15 @@ type ImportCadresResponse struct {
 	// may come after later rows).
 	Rejections []*ImportRejection `protobuf:"bytes,4,rep,name=rejections,proto3" json:"rejections,omitempty"`
 	// True on the last message of the answer.
-	Done          bool `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
+	Done bool `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
+	// Rows imported with an optional value left out, and why (one entry per field).
+	// Like rejections, at most 1,000 per message.
+	Warnings []*ImportRejection `protobuf:"bytes,6,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	Warned   int64              `protobuf:"varint,7,opt,name=warned,proto3" json:"warned,omitempty"`
+	// Rows whose NIK the same federation registered with other data: not applied
+	// (changed), or applied because the row asked for it (updated).
+	Changed       int64 `protobuf:"varint,8,opt,name=changed,proto3" json:"changed,omitempty"`
+	Updated       int64 `protobuf:"varint,9,opt,name=updated,proto3" json:"updated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -988,6 +1019,34 @@ func (x *ImportCadresResponse) GetDone() bool {
 		return x.Done
 	}
 	return false
+}
+
+func (x *ImportCadresResponse) GetWarnings() []*ImportRejection {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+func (x *ImportCadresResponse) GetWarned() int64 {
+	if x != nil {
+		return x.Warned
+	}
+	return 0
+}
+
+func (x *ImportCadresResponse) GetChanged() int64 {
+	if x != nil {
+		return x.Changed
+	}
+	return 0
+}
+
+func (x *ImportCadresResponse) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
 }
 
 var File_knk_v1_cadre_proto protoreflect.FileDescriptor
@@ -1063,13 +1122,15 @@ const file_knk_v1_cadre_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\x12\x12\n" +
 	"\x04etag\x18\x03 \x01(\tR\x04etag\"+\n" +
 	"\x12LookupCadreRequest\x12\x15\n" +
-	"\x03nik\x18\x01 \x01(\tB\x03\xe0A\x02R\x03nik\":\n" +
+	"\x03nik\x18\x01 \x01(\tB\x03\xe0A\x02R\x03nik\"R\n" +
 	"\x13ImportCadresRequest\x12#\n" +
-	"\x05cadre\x18\x01 \x01(\v2\r.knk.v1.CadreR\x05cadre\"Q\n" +
+	"\x05cadre\x18\x01 \x01(\v2\r.knk.v1.CadreR\x05cadre\x12\x16\n" +
+	"\x06update\x18\x02 \x01(\bR\x06update\"g\n" +
 	"\x0fImportRejection\x12\x10\n" +
 	"\x03row\x18\x01 \x01(\x03R\x03row\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xb7\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\tR\x05value\"\xb8\x02\n" +
 	"\x14ImportCadresResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12\x1c\n" +
 	"\tunchanged\x18\x02 \x01(\x03R\tunchanged\x12\x1a\n" +
@@ -1077,7 +1138,11 @@ const file_knk_v1_cadre_proto_rawDesc = "" +
 	"\n" +
 	"rejections\x18\x04 \x03(\v2\x17.knk.v1.ImportRejectionR\n" +
 	"rejections\x12\x12\n" +
-	"\x04done\x18\x05 \x01(\bR\x04done2\x9d\x05\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done\x123\n" +
+	"\bwarnings\x18\x06 \x03(\v2\x17.knk.v1.ImportRejectionR\bwarnings\x12\x16\n" +
+	"\x06warned\x18\a \x01(\x03R\x06warned\x12\x18\n" +
+	"\achanged\x18\b \x01(\x03R\achanged\x12\x18\n" +
+	"\aupdated\x18\t \x01(\x03R\aupdated2\x9d\x05\n" +
 	"\fCadreService\x12S\n" +
 	"\vCreateCadre\x12\x1a.knk.v1.CreateCadreRequest\x1a\r.knk.v1.Cadre\"\x19\x82\xd3\xe4\x93\x02\x13:\x05cadre\"\n" +
 	"/v1/cadres\x12O\n" +
@@ -1138,25 +1203,26 @@ var file_knk_v1_cadre_proto_depIdxs = []int32{
 	16, // 11: knk.v1.UpdateCadreRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 12: knk.v1.ImportCadresRequest.cadre:type_name -> knk.v1.Cadre
 	12, // 13: knk.v1.ImportCadresResponse.rejections:type_name -> knk.v1.ImportRejection
-	4,  // 14: knk.v1.CadreService.CreateCadre:input_type -> knk.v1.CreateCadreRequest
-	5,  // 15: knk.v1.CadreService.GetCadre:input_type -> knk.v1.GetCadreRequest
-	6,  // 16: knk.v1.CadreService.ListCadres:input_type -> knk.v1.ListCadresRequest
-	8,  // 17: knk.v1.CadreService.UpdateCadre:input_type -> knk.v1.UpdateCadreRequest
-	9,  // 18: knk.v1.CadreService.WithdrawCadre:input_type -> knk.v1.WithdrawCadreRequest
-	10, // 19: knk.v1.CadreService.LookupCadre:input_type -> knk.v1.LookupCadreRequest
-	11, // 20: knk.v1.CadreService.ImportCadres:input_type -> knk.v1.ImportCadresRequest
-	3,  // 21: knk.v1.CadreService.CreateCadre:output_type -> knk.v1.Cadre
-	3,  // 22: knk.v1.CadreService.GetCadre:output_type -> knk.v1.Cadre
-	7,  // 23: knk.v1.CadreService.ListCadres:output_type -> knk.v1.ListCadresResponse
-	3,  // 24: knk.v1.CadreService.UpdateCadre:output_type -> knk.v1.Cadre
-	3,  // 25: knk.v1.CadreService.WithdrawCadre:output_type -> knk.v1.Cadre
-	3,  // 26: knk.v1.CadreService.LookupCadre:output_type -> knk.v1.Cadre
-	13, // 27: knk.v1.CadreService.ImportCadres:output_type -> knk.v1.ImportCadresResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	12, // 14: knk.v1.ImportCadresResponse.warnings:type_name -> knk.v1.ImportRejection
+	4,  // 15: knk.v1.CadreService.CreateCadre:input_type -> knk.v1.CreateCadreRequest
+	5,  // 16: knk.v1.CadreService.GetCadre:input_type -> knk.v1.GetCadreRequest
+	6,  // 17: knk.v1.CadreService.ListCadres:input_type -> knk.v1.ListCadresRequest
+	8,  // 18: knk.v1.CadreService.UpdateCadre:input_type -> knk.v1.UpdateCadreRequest
+	9,  // 19: knk.v1.CadreService.WithdrawCadre:input_type -> knk.v1.WithdrawCadreRequest
+	10, // 20: knk.v1.CadreService.LookupCadre:input_type -> knk.v1.LookupCadreRequest
+	11, // 21: knk.v1.CadreService.ImportCadres:input_type -> knk.v1.ImportCadresRequest
+	3,  // 22: knk.v1.CadreService.CreateCadre:output_type -> knk.v1.Cadre
+	3,  // 23: knk.v1.CadreService.GetCadre:output_type -> knk.v1.Cadre
+	7,  // 24: knk.v1.CadreService.ListCadres:output_type -> knk.v1.ListCadresResponse
+	3,  // 25: knk.v1.CadreService.UpdateCadre:output_type -> knk.v1.Cadre
+	3,  // 26: knk.v1.CadreService.WithdrawCadre:output_type -> knk.v1.Cadre
+	3,  // 27: knk.v1.CadreService.LookupCadre:output_type -> knk.v1.Cadre
+	13, // 28: knk.v1.CadreService.ImportCadres:output_type -> knk.v1.ImportCadresResponse
+	22, // [22:29] is the sub-list for method output_type
+	15, // [15:22] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_knk_v1_cadre_proto_init() }
