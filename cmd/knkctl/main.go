@@ -56,6 +56,8 @@ type cli struct {
 	Certificates certificatesCmd `cmd:"" help:"Issue, list, revoke and verify KNK certificates; verify needs no key."`
 	Forums       forumsCmd       `cmd:"" help:"Read the provincial Forums KNK and their members."`
 
+	Transfers transfersCmd `cmd:"" help:"Ask for, list, approve and reject transfers of cadres between federations."`
+
 	Bootstrap    bootstrapCmd    `cmd:"" help:"Create the admin organization and its first key directly in the database; prints only the secret."`
 	MigrateStore migrateStoreCmd `cmd:"" name:"migrate-store" help:"Copy a whole store (e.g. a SQLite file) into a new, empty one (e.g. PostgreSQL), and verify the counts."`
 }

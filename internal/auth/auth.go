@@ -29,6 +29,7 @@ type Principal struct {
 	Org      string // organization id, e.g. "ksbsi"
 	Kind     Kind
 	Province string // "" is national scope
+	KeyID    string // the id of the API key the request came with (never its secret)
 }
 
 // OrgName is the principal's resource name, organizations/{id}.
@@ -96,6 +97,7 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.OrganizationService/CreateApiKey":       admin,
 	"/knk.v1.OrganizationService/ListApiKeys":        admin,
 	"/knk.v1.OrganizationService/DeleteApiKey":       admin,
+	"/knk.v1.OrganizationService/RotateApiKey":       admin,
 
 	"/knk.v1.CadreService/CreateCadre":   writers,
 	"/knk.v1.CadreService/GetCadre":      all,
@@ -104,6 +106,11 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.CadreService/WithdrawCadre": writers,
 	"/knk.v1.CadreService/LookupCadre":   all,
 	"/knk.v1.CadreService/ImportCadres":  writers,
+
+	"/knk.v1.CadreService/RequestTransfer":      writers,
+	"/knk.v1.CadreService/ListTransferRequests": writers,
+	"/knk.v1.CadreService/ApproveTransfer":      writers,
+	"/knk.v1.CadreService/RejectTransfer":       writers,
 
 	"/knk.v1.TrainingService/CreateSession":    trainers,
 	"/knk.v1.TrainingService/GetSession":       all,
@@ -123,6 +130,9 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.CertificateService/VerifyCertificate":       nil,
 	"/knk.v1.CertificateService/VerifyCertificateByCode": nil,
 	"/knk.v1.CertificateService/ListSigningKeys":         nil,
+	"/knk.v1.CertificateService/RotateSigningKey":        admin,
+	"/knk.v1.CertificateService/RevokeSigningKey":        admin,
+	"/knk.v1.CertificateService/ResignCertificates":      admin,
 
 	"/knk.v1.ForumService/ListForums":       all,
 	"/knk.v1.ForumService/GetForum":         all,

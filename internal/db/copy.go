@@ -11,6 +11,7 @@ import (
 var tables = []string{
 	"organizations", "api_keys", "cadres", "request_ids", "events", "sessions", "enrollments",
 	"scores", "signing_keys", "certificate_counters", "certificates", "forum_memberships", "certificate_name_tries",
+	"transfer_requests",
 }
 
 // copyBatch is how many rows one INSERT statement carries.

@@ -101,6 +101,10 @@ func TestAnonymousBurstIsLimited(t *testing.T) {
 			t.Fatalf("keyed verification while anonymous ones are limited: %d %s", code, body)
 		}
 	}
+	// Every anonymous verification shares the bucket: by code too.
+	if code, _, body := send(t, e, http.MethodGet, "/v1/verifications/7QF3-M9XA-2KDP-R4TW-H", nil); code != http.StatusTooManyRequests {
+		t.Errorf("verification by code over the limit: %d %s, want 429", code, body)
+	}
 	// The same limit holds over gRPC from the same address, with a RetryInfo.
 	_, err := e.Certs.VerifyCertificate(context.Background(), &knkv1.VerifyCertificateRequest{Name: "certificates/KNK-31-2026-000001"})
 	if status.Code(err) != codes.ResourceExhausted || retryDelay(err) != time.Second {
@@ -109,6 +113,32 @@ func TestAnonymousBurstIsLimited(t *testing.T) {
 	e.Clock.Advance(time.Second)
 	if got := burst(t, e, 2, nil); got[0] != http.StatusNotFound || got[1] != http.StatusTooManyRequests {
 		t.Errorf("a second later: %v, want one request served, then 429", got)
+	}
+}
+
+// TestVerifyPagesAreLimited: the public HTML verification pages share the
+// anonymous limit and, over it, say so in Indonesian.
+func TestVerifyPagesAreLimited(t *testing.T) {
+	e := testenv.Start(t)
+	for i := range server.DefaultAnonymousLimit.Burst {
+		path := "/verify"
+		if i%2 == 1 {
+			path = fmt.Sprintf("/verify/7QF3-M9XA-2KDP-R4T%d", i)
+		}
+		if code, _, _ := send(t, e, http.MethodGet, path, nil); code == http.StatusTooManyRequests {
+			t.Fatalf("page request %d refused within the burst", i+1)
+		}
+	}
+	code, h, body := send(t, e, http.MethodGet, "/verify/7QF3-M9XA-2KDP-R4TW-H", nil)
+	if code != http.StatusTooManyRequests || h.Get("Retry-After") != "1" || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+		t.Fatalf("page over the limit: %d, Retry-After %q, Content-Type %q", code, h.Get("Retry-After"), h.Get("Content-Type"))
+	}
+	if !strings.Contains(body, `<html lang="id">`) || !strings.Contains(body, "Terlalu banyak permintaan") || !strings.Contains(body, "1 detik") {
+		t.Errorf("page over the limit says:\n%s", body)
+	}
+	// The JSON verification shares the bucket.
+	if code, _, _ := send(t, e, http.MethodGet, verifyPath, nil); code != http.StatusTooManyRequests {
+		t.Errorf("JSON verification after the pages used the burst: %d, want 429", code)
 	}
 }
 
@@ -268,6 +298,7 @@ func TestSecurityHeaders(t *testing.T) {
 		{"keyed 405", http.MethodPut, "/v1/cadres", keyed, true},
 		{"anonymous verification", http.MethodGet, verifyPath, nil, true},
 		{"missing key", http.MethodGet, "/v1/cadres", nil, true},
+		{"verification page", http.MethodGet, "/verify/7QF3-M9XA-2KDP-R4TW-H", nil, true},
 	}
 	for _, tt := range tests {
 		_, h, _ := send(t, e, tt.method, tt.path, tt.header)

@@ -54,13 +54,14 @@ func (gatewayConn) RemoteAddr() net.Addr { return gatewayAddr{} }
 func (gatewayConn) LocalAddr() net.Addr  { return gatewayAddr{} }
 
 // secureHeaders sets, on every response, X-Content-Type-Options: nosniff, and on
-// every keyed request and every API answer, Cache-Control: no-store, so that no
-// browser or shared cache keeps personal data.
+// every keyed request, every API answer and every verification page (which
+// names the holder), Cache-Control: no-store, so that no browser or shared
+// cache keeps personal data.
 func secureHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
-		if r.Header.Get("Authorization") != "" || strings.HasPrefix(r.URL.Path, "/v1/") {
+		if r.Header.Get("Authorization") != "" || strings.HasPrefix(r.URL.Path, "/v1/") || isVerifyPage(r.URL.Path) {
 			h.Set("Cache-Control", "no-store")
 		}
 		next.ServeHTTP(w, r)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -45,10 +46,17 @@ type Config struct {
 	// SigningKeyFile is a PKCS#8 PEM Ed25519 key that signs certificates; empty
 	// means a key generated and kept in the store on first start.
 	SigningKeyFile string
+	// KeyEncryptionKeyFile holds the key that encrypts the stored signing keys.
+	// Empty means, on SQLite, DB+".kek", created on first start; PostgreSQL
+	// needs it given (the same file on every replica).
+	KeyEncryptionKeyFile string
 	// ValidYears is how long a certificate is valid.
 	ValidYears int
 	// ExpiryInterval is how often the expiry sweep runs; negative disables it.
 	ExpiryInterval time.Duration
+	// NIKChecksPerMinute bounds, per API key, the answers that tell whether a NIK
+	// is registered (default 120; negative: no limit).
+	NIKChecksPerMinute int
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
 	// Limits bound bodies, time, connections and streams; zero fields take
@@ -118,6 +126,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.ExpiryInterval == 0 {
 		cfg.ExpiryInterval = time.Minute
 	}
+	if cfg.NIKChecksPerMinute == 0 {
+		cfg.NIKChecksPerMinute = 120
+	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
@@ -131,6 +142,17 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.close()
 		}
 	}()
+	kek := cfg.KeyEncryptionKeyFile
+	if kek == "" {
+		if db.IsPostgres(cfg.DB) {
+			return nil, errors.New("--key-encryption-key-file (KNK_KEY_ENCRYPTION_KEY_FILE) is required with PostgreSQL: " +
+				"make one file with `openssl rand -base64 32 > knk.kek`, keep it apart from the database and give every replica the same file")
+		}
+		kek = cfg.DB + ".kek"
+	}
+	// Only the SQLite default beside the database is made on first start; a file
+	// named elsewhere must exist.
+	createKEK := !db.IsPostgres(cfg.DB) && kek == cfg.DB+".kek"
 	if s.db, err = db.Open(ctx, cfg.DB); err != nil {
 		return nil, err
 	}
@@ -146,20 +168,26 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		grpc.ChainStreamInterceptor(s.guard.stream, s.streamLimits()),
 	)...)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
-	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge}
+	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge,
+		Guard: cadre.NewGuard(cfg.NIKChecksPerMinute, cfg.Logger, cfg.Now)}
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
 	train := &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark}
 	knkv1.RegisterTrainingServiceServer(s.grpc, train)
-	signer, err := certificate.LoadSigner(ctx, s.db, cfg.SigningKeyFile, cfg.Now())
+	signer, err := certificate.LoadSigner(ctx, s.db, certificate.SignerConfig{
+		File: cfg.SigningKeyFile, KEKFile: kek, CreateKEK: createKEK, Now: cfg.Now(),
+	})
 	if err != nil {
 		return nil, err
+	}
+	if st, err := os.Stat(kek); err == nil && st.Mode().Perm()&0o077 != 0 {
+		cfg.Logger.Warn("the key-encryption key file is readable by other users; make it readable by knkd only (chmod 600)", "file", kek)
 	}
 	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears}
 	if _, err := s.certs.ResignV1(ctx, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("re-sign certificates with verification codes: %w", err)
 	}
 	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)
-	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs})
+	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs, Scope: cadre.ScopeSQL})
 	knkv1.RegisterEventServiceServer(s.grpc, &event.Service{DB: s.db, Stopping: s.stopping})
 	knkv1.RegisterStatsServiceServer(s.grpc, &stats.Service{DB: s.db, Cadres: cadres, Training: train})
 	s.health = health.NewServer()

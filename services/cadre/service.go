@@ -22,6 +22,7 @@ import (
 	"github.com/knk-id/knk/internal/api"
 	"github.com/knk-id/knk/internal/auth"
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/disclosure"
 	"github.com/knk-id/knk/internal/idn"
 	"github.com/knk-id/knk/internal/topic"
 	"github.com/knk-id/knk/services/forum"
@@ -38,6 +39,8 @@ type Service struct {
 	MinAge int
 	// ImportBatch is how many roster rows share one transaction (default 1000).
 	ImportBatch int
+	// Guard limits each key's NIK checks (nil: no limit).
+	Guard *Guard
 }
 
 var _ knkv1.CadreServiceServer = (*Service)(nil)
@@ -47,9 +50,16 @@ var errNIKTaken = errors.New("nik taken")
 // statusOf maps errors of this service to gRPC status.
 func statusOf(name string, err error) error {
 	if errors.Is(err, errNIKTaken) {
-		return api.Error(codes.AlreadyExists, "NIK_REGISTERED", "a cadre with this NIK is already registered")
+		return api.Error(codes.AlreadyExists, "NIK_REGISTERED",
+			"a cadre with this NIK is already registered; if the person has joined your federation, ask for a transfer (POST /v1/cadres:requestTransfer)")
 	}
 	return api.StoreError(name, err)
+}
+
+// errNoSuchNIK is the one answer of LookupCadre for a NIK that is not registered
+// and for one registered outside the caller's scope.
+func errNoSuchNIK() error {
+	return api.Error(codes.NotFound, "NOT_FOUND", "no cadre with this NIK is registered within the scope of your key")
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
@@ -68,6 +78,9 @@ func (s *Service) CreateCadre(ctx context.Context, req *knkv1.CreateCadreRequest
 		v.Add("request_id", "must be at most 128 characters")
 	}
 	if err := prefixed("cadre.", v, "request_id").Err(); err != nil {
+		return nil, err
+	}
+	if err := s.Guard.Wait(p); err != nil {
 		return nil, err
 	}
 	c.Name = "cadres/" + ulid.Make().String()
@@ -94,6 +107,11 @@ func (s *Service) CreateCadre(ctx context.Context, req *knkv1.CreateCadreRequest
 		}
 		return nil
 	})
+	if errors.Is(err, errNIKTaken) {
+		if err := s.Guard.Taken(p); err != nil {
+			return nil, err
+		}
+	}
 	if err != nil {
 		return nil, statusOf(c.Name, err)
 	}
@@ -136,26 +154,9 @@ func prefixed(prefix string, v api.Violations, topLevel ...string) api.Violation
 	return v
 }
 
-// canSee refuses a principal whose scope does not cover the cadre: a federation
-// sees the cadres it enrolled, a provincial unit those of its province.
-func canSee(p auth.Principal, c *knkv1.Cadre) error {
-	switch {
-	case p.Kind == auth.Admin:
-		return nil
-	case p.Kind == auth.Federation && c.Federation == p.OrgName():
-		return nil
-	case p.Kind != auth.Federation && p.InProvince(c.ProvinceCode):
-		return nil
-	}
-	return api.Denied("this cadre is outside the scope of your key")
-}
-
-// present is the cadre as p may see it: the NIK is masked for everyone except
-// admin and the enrolling federation.
+// present is the cadre as p may see it, by the disclosure table.
 func present(p auth.Principal, c *knkv1.Cadre) *knkv1.Cadre {
-	if p.Kind != auth.Admin && c.Federation != p.OrgName() {
-		c.Nik = idn.MaskNIK(c.Nik)
-	}
+	disclosure.Apply(c, disclosure.Of(p, c.Federation, ""))
 	return c
 }
 
@@ -188,33 +189,56 @@ func (s *Service) GetForUpdate(ctx context.Context, tx *db.Tx, name string) (*kn
 	return c, statusOf(name, tx.Translate(err))
 }
 
-// GetCadre returns one cadre.
-func (s *Service) GetCadre(ctx context.Context, req *knkv1.GetCadreRequest) (*knkv1.Cadre, error) {
-	p, _ := auth.FromContext(ctx)
-	c, err := s.Get(ctx, s.DB, req.GetName())
+// GetVisible returns the cadre name, unmasked, for other services acting for p:
+// a cadre outside p's scope is NOT_FOUND exactly like one that does not exist.
+func (s *Service) GetVisible(ctx context.Context, q db.Querier, p auth.Principal, name string) (*knkv1.Cadre, error) {
+	cid, err := parseName("cadre", name)
 	if err != nil {
 		return nil, err
 	}
-	if err := canSee(p, c); err != nil {
+	c, err := getVisible(ctx, q, p, "id", cid, "")
+	return c, statusOf(name, s.DB.Translate(err))
+}
+
+// GetVisibleForUpdate is GetVisible in a write transaction; it locks the row
+// until tx ends.
+func (s *Service) GetVisibleForUpdate(ctx context.Context, tx *db.Tx, p auth.Principal, name string) (*knkv1.Cadre, error) {
+	cid, err := parseName("cadre", name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := getVisible(ctx, tx, p, "id", cid, tx.ForUpdate())
+	return c, statusOf(name, tx.Translate(err))
+}
+
+// GetCadre returns one cadre in the caller's scope.
+func (s *Service) GetCadre(ctx context.Context, req *knkv1.GetCadreRequest) (*knkv1.Cadre, error) {
+	p, _ := auth.FromContext(ctx)
+	c, err := s.GetVisible(ctx, s.DB, p, req.GetName())
+	if err != nil {
 		return nil, err
 	}
 	return present(p, c), nil
 }
 
-// LookupCadre finds a cadre by NIK.
+// LookupCadre finds a cadre by NIK within the caller's scope. A NIK that is not
+// registered and one registered outside the scope get the same NOT_FOUND from
+// the same single query; every call spends one of the key's NIK checks.
 func (s *Service) LookupCadre(ctx context.Context, req *knkv1.LookupCadreRequest) (*knkv1.Cadre, error) {
 	p, _ := auth.FromContext(ctx)
-	if _, err := idn.ParseNIK(req.GetNik(), s.Now()); err != nil {
+	nik := idn.CleanNIK(req.GetNik())
+	if _, err := idn.ParseNIK(nik, s.Now()); err != nil {
 		return nil, api.Invalid("nik", err.Error())
 	}
-	c, err := getByNIK(ctx, s.DB, req.GetNik())
-	if err = s.DB.Translate(err); errors.Is(err, db.ErrNotFound) {
-		return nil, api.Error(codes.NotFound, "NOT_FOUND", "no cadre is registered with this NIK")
-	}
-	if err != nil {
+	if err := s.Guard.Spend(p); err != nil {
 		return nil, err
 	}
-	if err := canSee(p, c); err != nil {
+	c, err := getVisible(ctx, s.DB, p, "nik", nik, "")
+	if err = s.DB.Translate(err); errors.Is(err, db.ErrNotFound) {
+		s.Guard.Miss(ctx, p)
+		return nil, errNoSuchNIK()
+	}
+	if err != nil {
 		return nil, err
 	}
 	return present(p, c), nil
@@ -253,6 +277,9 @@ func (s *Service) ListCadres(ctx context.Context, req *knkv1.ListCadresRequest) 
 		return nil, api.Denied("your key covers province " + p.Province + " only")
 	case p.Kind != auth.Admin && p.Province != "":
 		f.province = p.Province
+	}
+	if req.GetFederation() != "" && !disclosure.Visible("knk.v1.Cadre", "federation", disclosure.Of(p, f.federation, "")) {
+		return nil, api.Denied("your key's role does not see cadres' federations, so it cannot list by federation")
 	}
 	after, err := api.DecodePageToken(req.GetPageToken(), f.province, f.federation, f.state, f.topic)
 	if err != nil {
@@ -346,12 +373,9 @@ func applyUpdate(ctx context.Context, tx *db.Tx, p auth.Principal, cur, src *knk
 // writable loads a cadre for a change by p: in p's scope, with a matching etag
 // if one is given, and not withdrawn.
 func (s *Service) writable(ctx context.Context, tx *db.Tx, p auth.Principal, cid, etag string) (*knkv1.Cadre, error) {
-	cur, err := getForUpdate(ctx, tx, cid)
+	cur, err := getVisible(ctx, tx, p, "id", cid, tx.ForUpdate())
 	if err != nil {
 		return nil, tx.Translate(err)
-	}
-	if err := canSee(p, cur); err != nil {
-		return nil, err
 	}
 	if etag != "" && etag != cur.Etag {
 		return nil, api.StaleEtag(cur.Name)
@@ -426,6 +450,9 @@ const RejectionsPerMessage = 1000
 func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) error {
 	ctx := stream.Context()
 	p, _ := auth.FromContext(ctx)
+	if err := s.Guard.Wait(p); err != nil {
+		return err
+	}
 	batchSize := s.ImportBatch
 	if batchSize <= 0 {
 		batchSize = 1000
@@ -504,7 +531,10 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 			case unchanged:
 				resp.Unchanged++
 			case otherFederation:
-				err = reject(w.batch[i].row, "nik", "this NIK is already registered by another federation")
+				if err := s.Guard.Taken(p); err != nil {
+					return err
+				}
+				err = reject(w.batch[i].row, "nik", "this NIK is already registered with another federation: ask for a transfer (knkctl transfers request)")
 			case changed:
 				resp.Changed++
 			case updated:

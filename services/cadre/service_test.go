@@ -321,16 +321,17 @@ func methods() []method {
 
 // TestRoles calls every method with every role on a cadre of ksbsi in DKI
 // Jakarta (31). Writes are for the enrolling federation and admin; reads for
-// everyone within their scope.
+// everyone within their scope. A cadre outside the caller's scope is NOT_FOUND,
+// as if it did not exist; a method the role may never call is PERMISSION_DENIED.
 func TestRoles(t *testing.T) {
 	w := setup(t)
 	want := map[string]map[string]codes.Code{
 		"admin":            {"CreateCadre": codes.OK, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.OK, "LookupCadre": codes.OK, "ImportCadres": codes.OK, "WithdrawCadre": codes.OK},
 		"own federation":   {"CreateCadre": codes.OK, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.OK, "LookupCadre": codes.OK, "ImportCadres": codes.OK, "WithdrawCadre": codes.OK},
-		"other federation": {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.PermissionDenied, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.PermissionDenied, "ImportCadres": codes.OK, "WithdrawCadre": codes.PermissionDenied},
+		"other federation": {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.NotFound, "ListCadres": codes.OK, "UpdateCadre": codes.NotFound, "LookupCadre": codes.NotFound, "ImportCadres": codes.OK, "WithdrawCadre": codes.NotFound},
 		"central unit":     {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.OK, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
 		"unit in province": {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.OK, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
-		"unit elsewhere":   {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.PermissionDenied, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.PermissionDenied, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
+		"unit elsewhere":   {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.NotFound, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.NotFound, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
 		"inspector":        {"CreateCadre": codes.PermissionDenied, "GetCadre": codes.OK, "ListCadres": codes.OK, "UpdateCadre": codes.PermissionDenied, "LookupCadre": codes.OK, "ImportCadres": codes.PermissionDenied, "WithdrawCadre": codes.PermissionDenied},
 		"no key":           {"CreateCadre": codes.Unauthenticated, "GetCadre": codes.Unauthenticated, "ListCadres": codes.Unauthenticated, "UpdateCadre": codes.Unauthenticated, "LookupCadre": codes.Unauthenticated, "ImportCadres": codes.Unauthenticated, "WithdrawCadre": codes.Unauthenticated},
 		"unknown key":      {"CreateCadre": codes.Unauthenticated, "GetCadre": codes.Unauthenticated, "ListCadres": codes.Unauthenticated, "UpdateCadre": codes.Unauthenticated, "LookupCadre": codes.Unauthenticated, "ImportCadres": codes.Unauthenticated, "WithdrawCadre": codes.Unauthenticated},
@@ -356,7 +357,7 @@ func TestRoles(t *testing.T) {
 func TestNIKMasking(t *testing.T) {
 	w := setup(t)
 	c := w.create(t, w.fed, newCadre(1))
-	masked := "3171********0002"
+	masked := "************0002"
 	tests := []struct {
 		role, key, want string
 	}{

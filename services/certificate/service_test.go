@@ -28,6 +28,7 @@ import (
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/certcode"
+	"github.com/knk-id/knk/internal/db/dbtest"
 	"github.com/knk-id/knk/internal/testenv"
 	"github.com/knk-id/knk/services/certificate"
 )
@@ -46,7 +47,13 @@ type world struct {
 
 func setup(t *testing.T) *world {
 	t.Helper()
-	e := testenv.Start(t)
+	return setupWith(t, nil)
+}
+
+// setupWith is setup on a knkd whose configuration edit changes.
+func setupWith(t *testing.T, edit func(*testenv.Config)) *world {
+	t.Helper()
+	e := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), edit)
 	return &world{
 		Env:       e,
 		fed:       e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, ""),
@@ -121,7 +128,7 @@ func (w *world) issue(t *testing.T, key string, c *knkv1.Cadre) *knkv1.Certifica
 
 func (w *world) members(t *testing.T, province string, state knkv1.ForumMembership_State) []*knkv1.ForumMembership {
 	t.Helper()
-	resp, err := w.Forums.ListForumMembers(testenv.Ctx(w.inspector), &knkv1.ListForumMembersRequest{
+	resp, err := w.Forums.ListForumMembers(testenv.Ctx(w.AdminKey), &knkv1.ListForumMembersRequest{
 		Parent: "forums/" + province, State: state, PageSize: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +197,7 @@ func TestIssueMakesAForumMember(t *testing.T) {
 		t.Errorf("second certificate: %v, want ALREADY_EXISTS", err)
 	}
 	_, err = w.Certs.IssueCertificate(testenv.Ctx(w.kalbar), &knkv1.IssueCertificateRequest{Cadre: cadres[2].Name})
-	if status.Code(err) != codes.PermissionDenied {
+	if status.Code(err) != codes.NotFound { // the cadre is outside its scope, as if it did not exist
 		t.Errorf("unit of another province: %v", err)
 	}
 	forums, err := w.Forums.ListForums(testenv.Ctx(w.fed), &knkv1.ListForumsRequest{})
@@ -483,11 +490,13 @@ func TestRoles(t *testing.T) {
 	}
 	first = w.issue(t, w.AdminKey, cadres[0])
 	ok, denied, unauth := codes.OK, codes.PermissionDenied, codes.Unauthenticated
+	// For the unit elsewhere, a certificate or cadre of province 31 is outside its
+	// scope: NOT_FOUND, as if it did not exist.
 	want := map[string]map[string]codes.Code{
 		"admin":          {"IssueCertificate": ok, "RevokeCertificate": ok},
 		"unit in 31":     {"IssueCertificate": ok, "RevokeCertificate": ok},
 		"central unit":   {"IssueCertificate": ok, "RevokeCertificate": ok},
-		"unit elsewhere": {"IssueCertificate": denied, "RevokeCertificate": denied},
+		"unit elsewhere": {"IssueCertificate": codes.NotFound, "RevokeCertificate": codes.NotFound, "GetCertificate": codes.NotFound},
 		"federation":     {"IssueCertificate": denied, "RevokeCertificate": denied},
 		"inspector":      {"IssueCertificate": denied, "RevokeCertificate": denied},
 		"no key": {"IssueCertificate": unauth, "RevokeCertificate": unauth, "GetCertificate": unauth,
