@@ -41,6 +41,8 @@ type cli struct {
 	ExpiryInterval  time.Duration `name:"expiry-interval" help:"How often expired certificates are swept." default:"1m" env:"KNK_EXPIRY_INTERVAL"`
 	NIKChecks       int           `name:"nik-checks-per-minute" help:"Per API key: NIK lookups, transfer requests and creates of registered NIKs a minute (a minute's worth at once); -1 = no limit." default:"120" env:"KNK_NIK_CHECKS_PER_MINUTE"`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight calls may take to finish on SIGTERM." default:"20s" env:"KNK_SHUTDOWN_TIMEOUT"`
+	AdminAddr       string        `name:"admin-addr" help:"Address serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9100 (off loopback only with --tls-cert, --tls-key and --client-ca); off when empty." env:"KNK_ADMIN_ADDR"`
+	Pprof           bool          `name:"pprof" help:"Also serve net/http/pprof under /debug/pprof/ on --admin-addr." env:"KNK_PPROF"`
 	LogLevel        slog.Level    `name:"log-level" help:"debug, info, warn or error." default:"info" env:"KNK_LOG_LEVEL"`
 
 	MaxBodyBytes       int64         `name:"max-body-bytes" group:"limits" help:"Largest REST request body; larger is 413." default:"${max_body_bytes}" env:"KNK_MAX_BODY_BYTES"`
@@ -109,6 +111,9 @@ func perMinute(rate, burst int) server.Limit {
 }
 
 func run(ctx context.Context, c cli, args []string) error {
+	if c.Pprof && c.AdminAddr == "" {
+		return fmt.Errorf("--pprof needs --admin-addr: profiles are served only on the admin port")
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
 	if c.MemoryLimitMB > 0 {
 		debug.SetMemoryLimit(c.MemoryLimitMB << 20)
@@ -130,7 +135,8 @@ func run(ctx context.Context, c cli, args []string) error {
 		DB: c.DB, GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, Logger: log,
 		MinAge: c.MinAge, PassMark: c.PassMark, SigningKeyFile: c.SigningKey, KeyEncryptionKeyFile: c.KEKFile, ValidYears: c.ValidYears,
 		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout, NIKChecksPerMinute: c.NIKChecks,
-		Limits: c.limits(),
+		Limits:    c.limits(),
+		AdminAddr: c.AdminAddr, Pprof: c.Pprof,
 		Edge: server.Edge{
 			TLSCert: c.TLSCert, TLSKey: c.TLSKey, ClientCA: c.ClientCA, AllowPlaintext: c.AllowPlaintext,
 			PublicReflection: c.Reflection == "public", TrustedProxies: proxies,

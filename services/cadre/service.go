@@ -24,6 +24,7 @@ import (
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/disclosure"
 	"github.com/knk-id/knk/internal/idn"
+	"github.com/knk-id/knk/internal/metrics"
 	"github.com/knk-id/knk/internal/topic"
 	"github.com/knk-id/knk/services/forum"
 	"github.com/knk-id/knk/services/organization"
@@ -524,6 +525,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 		if w.err != nil {
 			return w.err
 		}
+		countImported(w.outcomes)
 		for i, o := range w.outcomes {
 			var err error
 			switch o {
@@ -613,6 +615,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 	if err := settle(); err != nil {
 		return err
 	}
+	metrics.ImportRows.WithLabelValues("rejected").Add(float64(resp.Rejected))
 	return send(true)
 }
 
