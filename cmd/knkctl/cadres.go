@@ -18,6 +18,7 @@ type cadresCmd struct {
 	Get      cadresGetCmd      `cmd:"" help:"Show a cadre."`
 	List     cadresListCmd     `cmd:"" help:"List the cadres visible to the caller, oldest first."`
 	Lookup   cadresLookupCmd   `cmd:"" help:"Find a cadre by NIK, read from stdin or --nik-file (never from the command line)."`
+	Update   cadresUpdateCmd   `cmd:"" help:"Correct a cadre's registration: only the fields given change (the NIK never does)."`
 	Withdraw cadresWithdrawCmd `cmd:"" help:"Withdraw a cadre from the programme; ends any forum membership."`
 }
 

@@ -114,7 +114,7 @@ func TestE2EErrorsNameTheCodeAndFields(t *testing.T) {
 	}{
 		{"bad organization", []string{"--addr", addr, "--key", e.AdminKey, "orgs", "create", "KSBSI!", "--kind", "federation", "--display-name", " ", "--province", "99"},
 			[]string{"INVALID_ARGUMENT: ", "  organization_id: ", "  organization.display_name: ", "  organization.province_code: "}},
-		{"no key", []string{"--addr", addr, "orgs", "list"}, []string{"UNAUTHENTICATED: "}},
+		{"no key", []string{"--addr", addr, "orgs", "list"}, []string{"UNAUTHENTICATED: ", "  hint: give your API key in the KNK_KEY environment variable (or --key)"}},
 		{"unknown organization", []string{"--addr", addr, "--key", e.AdminKey, "orgs", "get", "nope"}, []string{"NOT_FOUND: organizations/nope"}},
 	}
 	for _, tt := range tests {

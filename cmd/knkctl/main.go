@@ -19,6 +19,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -202,6 +203,9 @@ func pages[R pageResponse, T proto.Message](a *app, all bool, field string,
 		if err != nil {
 			return err
 		}
+		if resp.GetNextPageToken() != "" {
+			fmt.Fprintf(a.stderr, "knkctl: this is the first page of %s only; more exist: add --all to list every one\n", field)
+		}
 		return a.print(resp)
 	}
 	return printAll(a, field, func(token string) ([]T, string, error) {
@@ -268,6 +272,9 @@ func describe(err error) error {
 				fmt.Fprintf(&b, "\n  %s: %s", v.GetField(), v.GetDescription())
 			}
 		}
+	}
+	if st.Code() == codes.Unauthenticated {
+		b.WriteString("\n  hint: give your API key in the KNK_KEY environment variable (or --key); an admin makes one with 'knkctl keys create ORG'")
 	}
 	return errors.New(b.String())
 }

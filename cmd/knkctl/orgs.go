@@ -136,9 +136,9 @@ func (c *keysRevokeCmd) Run(a *app) error {
 	}
 	ctx, cancel := a.call()
 	defer cancel()
-	resp, err := knkv1.NewOrganizationServiceClient(cc).DeleteApiKey(ctx, &knkv1.DeleteApiKeyRequest{Name: name})
-	if err != nil {
+	if _, err := knkv1.NewOrganizationServiceClient(cc).DeleteApiKey(ctx, &knkv1.DeleteApiKeyRequest{Name: name}); err != nil {
 		return err
 	}
-	return a.print(resp)
+	_, err = fmt.Fprintf(a.stdout, "revoked %s: it no longer works\n", name)
+	return err
 }

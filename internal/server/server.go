@@ -122,6 +122,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	for name := range s.grpc.GetServiceInfo() { // per-service health, as the health protocol expects
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
 
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, err

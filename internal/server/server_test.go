@@ -59,6 +59,18 @@ func TestHealthIsServing(t *testing.T) {
 	if r.Status != http.StatusOK || strings.TrimSpace(string(r.Raw)) != "ok" {
 		t.Errorf("GET /healthz: %d %q", r.Status, r.Raw)
 	}
+	// Load balancers and other services ask per service (grpc_health_probe -service=…).
+	for _, svc := range []string{"knk.v1.OrganizationService", "knk.v1.CadreService", "knk.v1.TrainingService",
+		"knk.v1.CertificateService", "knk.v1.ForumService", "knk.v1.EventService", "knk.v1.StatsService"} {
+		resp, err := healthpb.NewHealthClient(e.Conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health check of %s: %v (%v), want SERVING", svc, resp, err)
+		}
+	}
+	if _, err := healthpb.NewHealthClient(e.Conn).Check(context.Background(),
+		&healthpb.HealthCheckRequest{Service: "knk.v1.NoSuchService"}); status.Code(err) != codes.NotFound {
+		t.Errorf("health check of an unknown service: %v, want NOT_FOUND", err)
+	}
 }
 
 func TestReflectionListsTheServices(t *testing.T) {
