@@ -29,6 +29,7 @@ type Principal struct {
 	Org      string // organization id, e.g. "ksbsi"
 	Kind     Kind
 	Province string // "" is national scope
+	KeyID    string // the API key the request came with
 }
 
 // OrgName is the principal's resource name, organizations/{id}.
@@ -131,6 +132,9 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.EventService/WatchEvents": admin,
 
 	"/knk.v1.StatsService/ListProvinceStats": all,
+
+	"/knk.v1.PrivacyService/ListAccessLog": writers,
+	"/knk.v1.PrivacyService/ExportCadre":   writers,
 }
 
 // Public reports whether method needs no key. Health checks and reflection are

@@ -37,6 +37,7 @@ func call(ctx context.Context, log *slog.Logger, keys authenticator, method stri
 		reqID = ulid.Make().String()
 	}
 	grpc.SetHeader(ctx, metadata.Pairs(requestIDKey, reqID))
+	ctx = auth.WithRequestID(ctx, reqID)
 	var org string
 	defer func() {
 		if p := recover(); p != nil {

@@ -65,6 +65,7 @@ type Env struct {
 	Forums   knkv1.ForumServiceClient
 	Stats    knkv1.StatsServiceClient
 	Events   knkv1.EventServiceClient
+	Privacy  knkv1.PrivacyServiceClient
 	stop     func()
 	stopOnce sync.Once
 	stopped  chan error
@@ -123,6 +124,7 @@ func StartWith(t testing.TB, path string, edit func(*Config)) *Env {
 	e.Forums = knkv1.NewForumServiceClient(e.Conn)
 	e.Stats = knkv1.NewStatsServiceClient(e.Conn)
 	e.Events = knkv1.NewEventServiceClient(e.Conn)
+	e.Privacy = knkv1.NewPrivacyServiceClient(e.Conn)
 	t.Cleanup(func() { e.Stop(t) })
 	return e
 }

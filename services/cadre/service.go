@@ -24,6 +24,7 @@ import (
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/idn"
 	"github.com/knk-id/knk/internal/topic"
+	"github.com/knk-id/knk/services/access"
 	"github.com/knk-id/knk/services/forum"
 	"github.com/knk-id/knk/services/organization"
 )
@@ -38,6 +39,11 @@ type Service struct {
 	MinAge int
 	// ImportBatch is how many roster rows share one transaction (default 1000).
 	ImportBatch int
+	// Access is the access trail every read of personal data is recorded in.
+	Access *access.Log
+	// NIKKey keys the hash that replaces the NIK of an erased cadre; without it
+	// nothing is erased and re-registration is not checked.
+	NIKKey []byte
 }
 
 var _ knkv1.CadreServiceServer = (*Service)(nil)
@@ -85,7 +91,7 @@ func (s *Service) CreateCadre(ctx context.Context, req *knkv1.CreateCadreRequest
 				return err
 			}
 		}
-		ok, err := insert(ctx, tx, c, p.OrgName())
+		ok, err := insert(ctx, tx, c, p.OrgName(), s.nikHash(c.Nik))
 		if err != nil {
 			return err
 		}
@@ -198,6 +204,9 @@ func (s *Service) GetCadre(ctx context.Context, req *knkv1.GetCadreRequest) (*kn
 	if err := canSee(p, c); err != nil {
 		return nil, err
 	}
+	if err := s.trail(ctx, "GetCadre", p, c); err != nil {
+		return nil, err
+	}
 	return present(p, c), nil
 }
 
@@ -215,6 +224,9 @@ func (s *Service) LookupCadre(ctx context.Context, req *knkv1.LookupCadreRequest
 		return nil, err
 	}
 	if err := canSee(p, c); err != nil {
+		return nil, err
+	}
+	if err := s.trail(ctx, "LookupCadre", p, c); err != nil {
 		return nil, err
 	}
 	return present(p, c), nil
@@ -266,6 +278,9 @@ func (s *Service) ListCadres(ctx context.Context, req *knkv1.ListCadresRequest) 
 	if len(cadres) > size {
 		resp.Cadres = cadres[:size]
 		resp.NextPageToken = api.EncodePageToken(id(cadres[size-1].Name), f.province, f.federation, f.state, f.topic)
+	}
+	if err := s.trailPage(ctx, "ListCadres", p, resp.Cadres); err != nil {
+		return nil, err
 	}
 	for _, c := range resp.Cadres {
 		present(p, c)
@@ -370,6 +385,9 @@ func (s *Service) WithdrawCadre(ctx context.Context, req *knkv1.WithdrawCadreReq
 		}
 		cur.State, cur.WithdrawReason, cur.Forum = knkv1.Cadre_STATE_WITHDRAWN, reason, ""
 		if _, _, err := forum.Leave(ctx, tx, cid, knkv1.ForumMembership_END_REASON_WITHDRAWN, p.OrgName(), now); err != nil {
+			return err
+		}
+		if err := markWithdrawn(ctx, tx, cid, now); err != nil {
 			return err
 		}
 		if ok, err := update(ctx, tx, cur, now); err != nil || !ok {
@@ -517,7 +535,7 @@ func (s *Service) writeBatch(ctx context.Context, p auth.Principal, batch []pend
 	outcomes := make([]outcome, len(batch))
 	err := s.DB.Write(ctx, func(tx *db.Tx) error {
 		for i, b := range batch {
-			ok, err := insert(ctx, tx, b.cadre, p.OrgName())
+			ok, err := insert(ctx, tx, b.cadre, p.OrgName(), s.nikHash(b.cadre.Nik))
 			if err != nil {
 				return err
 			}
