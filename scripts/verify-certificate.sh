@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
 # Verifies a KNK certificate's Ed25519 signature with curl, jq and openssl only.
-#   scripts/verify-certificate.sh http://localhost:8080 KNK-31-2026-000001
+#   scripts/verify-certificate.sh http://localhost:8080 7QF3-M9XA-2KDP-R4TW-J
+# by its verification code (no key needed), or by its number with an API key that
+# may see the holder (admin, the issuing unit, the cadre's federation):
+#   KNK_KEY=... scripts/verify-certificate.sh http://localhost:8080 KNK-31-2026-000001
 # The two downloads (cert.json, keys.json) can be made once and checked later with
 # no network: the check itself needs only the files.
 set -euo pipefail
-base=$1 number=$2
+base=$1 arg=${2// /}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-curl -sf "$base/v1/certificates/$number:verify" > cert.json
+case $arg in
+KNK-*|certificates/*)
+  [ -n "${KNK_KEY:-}" ] || { echo "a certificate number needs KNK_KEY; without a key, use the verification code" >&2; exit 2; }
+  curl -sf -H "Authorization: Bearer $KNK_KEY" "$base/v1/certificates/${arg#certificates/}:verify" > cert.json ;;
+*)
+  curl -sf "$base/v1/verifications/$arg" > cert.json ;;
+esac
 curl -sf "$base/v1/keys" > keys.json
 
-# The canonical content the signature covers (see services/certificate/signing.go).
-jq -j '"KNK-CERTIFICATE-V1\nnumber:\(.name | ltrimstr("certificates/"))\nholder_name:\(.holder_name)\nprovince_code:\(.province_code)\ntopics:\(.topics | join(","))\nissuer:\(.issuer)\nissue_time:\(.issue_time)\nexpire_time:\(.expire_time)\n"' cert.json > content.txt
+# The canonical content the signature covers (README, "Verifying a certificate
+# offline"): version 2 holds the verification code; an answer without a version is 1.
+jq -j '(.canonical_version // 1) as $v
+  | "KNK-CERTIFICATE-V\($v)\nnumber:\(.name | ltrimstr("certificates/"))\n"
+  + (if $v == 2 then "verification_code:\(.verification_code)\n" elif $v == 1 then "" else error("unknown canonical_version \($v)") end)
+  + "holder_name:\(.holder_name)\nprovince_code:\(.province_code)\ntopics:\(.topics | join(","))\nissuer:\(.issuer)\nissue_time:\(.issue_time)\nexpire_time:\(.expire_time)\n"' cert.json > content.txt
 jq -r .signature cert.json | base64 -d > sig.bin
 
 # The raw 32-byte public key, wrapped as a SubjectPublicKeyInfo for openssl.

@@ -22,8 +22,8 @@ type certificatesCmd struct {
 	Get           certificatesGetCmd           `cmd:"" help:"Show a certificate."`
 	List          certificatesListCmd          `cmd:"" help:"List certificates in number order."`
 	Revoke        certificatesRevokeCmd        `cmd:"" help:"Revoke a valid certificate; the holder leaves the forum (training unit or admin)."`
-	Verify        certificatesVerifyCmd        `cmd:"" help:"Verify a certificate (no key needed): ask knkd for its state, and check its Ed25519 signature here against the published keys."`
-	VerifyOffline certificatesVerifyOfflineCmd `cmd:"" name:"verify-offline" help:"Check a certificate's signature with no network, from a saved GET /v1/certificates/NUMBER:verify response and a saved GET /v1/keys response."`
+	Verify        certificatesVerifyCmd        `cmd:"" help:"Verify a certificate by its verification code (no key needed): ask knkd for its state, and check its Ed25519 signature here against the published keys."`
+	VerifyOffline certificatesVerifyOfflineCmd `cmd:"" name:"verify-offline" help:"Check a certificate's signature with no network, from a saved GET /v1/verifications/CODE response and a saved GET /v1/keys response."`
 }
 
 var certificateStates = map[string]knkv1.Certificate_State{
@@ -107,7 +107,7 @@ func (c *certificatesRevokeCmd) Run(a *app) error {
 }
 
 // publicCall is the context of a call to a public method: the --timeout deadline
-// but never the API key, so that verifying shows what anyone can check.
+// but never the API key, so that verifying by code shows what anyone can check.
 func (a *app) publicCall() (context.Context, context.CancelFunc) {
 	if a.g.Timeout <= 0 {
 		return context.WithCancel(a.ctx)
@@ -116,7 +116,13 @@ func (a *app) publicCall() (context.Context, context.CancelFunc) {
 }
 
 type certificatesVerifyCmd struct {
-	Number string `arg:"" help:"Certificate number (KNK-31-2026-000001) or name (certificates/KNK-…)."`
+	Code string `arg:"" name:"code-or-number" help:"Verification code as printed on the certificate (7QF3-M9XA-2KDP-R4TW-J; case, spaces and hyphens do not matter), or a certificate number (KNK-31-2026-000001) with the key of admin, the issuing unit or the cadre's federation."`
+}
+
+// isNumber tells a certificate number or name from a verification code.
+func isNumber(arg string) bool {
+	arg = strings.ToUpper(strings.TrimSpace(arg))
+	return strings.HasPrefix(arg, "KNK-") || strings.HasPrefix(arg, "CERTIFICATES/")
 }
 
 func (c *certificatesVerifyCmd) Run(a *app) error {
@@ -125,9 +131,24 @@ func (c *certificatesVerifyCmd) Run(a *app) error {
 		return err
 	}
 	client := knkv1.NewCertificateServiceClient(cc)
-	ctx, cancel := a.publicCall()
+	call := a.publicCall
+	if isNumber(c.Code) {
+		call = a.call
+	}
+	ctx, cancel := call()
 	defer cancel()
-	v, err := client.VerifyCertificate(ctx, &knkv1.VerifyCertificateRequest{Name: certificateName(c.Number)})
+	var v *knkv1.VerifyCertificateResponse
+	if isNumber(c.Code) {
+		if a.g.Key == "" {
+			return errors.New("without a key a certificate number tells only initials and no signature: give the verification code printed on the certificate, or set KNK_KEY")
+		}
+		v, err = client.VerifyCertificate(ctx, &knkv1.VerifyCertificateRequest{Name: certificateName(strings.TrimSpace(c.Code))})
+		if err == nil && len(v.GetSignature()) == 0 {
+			return fmt.Errorf("%s: your key may not see this certificate's holder (only admin, the issuing unit and the cadre's federation may): give its verification code", v.GetName())
+		}
+	} else {
+		v, err = client.VerifyCertificateByCode(ctx, &knkv1.VerifyCertificateByCodeRequest{Code: c.Code})
+	}
 	if err != nil {
 		return err
 	}
@@ -139,7 +160,7 @@ func (c *certificatesVerifyCmd) Run(a *app) error {
 }
 
 type certificatesVerifyOfflineCmd struct {
-	Certificate string `required:"" type:"existingfile" placeholder:"FILE" help:"Saved VerifyCertificate response: curl https://HOST/v1/certificates/NUMBER:verify > cert.json"`
+	Certificate string `required:"" type:"existingfile" placeholder:"FILE" help:"Saved verification: curl https://HOST/v1/verifications/CODE > cert.json"`
 	Keys        string `required:"" type:"existingfile" placeholder:"FILE" help:"Saved public signing keys: curl https://HOST/v1/keys > keys.json"`
 	At          string `placeholder:"TIME" help:"Check the expiry time against this RFC 3339 time instead of this machine's clock."`
 }
@@ -158,7 +179,7 @@ func (c *certificatesVerifyOfflineCmd) Run(a *app) error {
 		return err
 	}
 	if v.GetName() == "" || v.GetKeyId() == "" || len(v.GetSignature()) == 0 {
-		return fmt.Errorf("%s is not a VerifyCertificate response (it needs name, signature and key_id)", c.Certificate)
+		return fmt.Errorf("%s is not a full verification (it needs name, signature and key_id): save GET /v1/verifications/CODE, not the anonymous answer by number", c.Certificate)
 	}
 	keys := &knkv1.ListSigningKeysResponse{}
 	if err := readJSON(c.Keys, keys); err != nil {
@@ -265,9 +286,10 @@ func verifySignature(v *knkv1.VerifyCertificateResponse, keys *knkv1.ListSigning
 	if id := certificate.KeyID(pub); id != key.GetKeyId() {
 		return "", fmt.Errorf("key %s: its public key has id %s", key.GetKeyId(), id)
 	}
-	msg := certificate.Canonical(number, v.GetHolderName(), v.GetProvinceCode(), v.GetTopics(), v.GetIssuer(),
-		v.GetIssueTime().AsTime(), v.GetExpireTime().AsTime())
-	if !ed25519.Verify(pub, msg, v.GetSignature()) {
+	if certificate.ContentOf(v).Canonical(certificate.VersionOf(v)) == nil {
+		return "", fmt.Errorf("canonical_version %d is not one this knkctl knows (1 or 2)", v.GetCanonicalVersion())
+	}
+	if !certificate.VerifySignature(v, pub) {
 		return "", fmt.Errorf("does not match the content under key %s", key.GetKeyId())
 	}
 	return key.GetKeyId(), nil

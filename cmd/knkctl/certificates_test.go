@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/certcode"
 	"github.com/knk-id/knk/internal/testenv"
 )
 
@@ -113,6 +114,7 @@ func TestCertificatesAndForumsCLI(t *testing.T) {
 		t.Errorf("repeated issue with the same request id: %s", again)
 	}
 	keyID, _ := issued["key_id"].(string)
+	code, _ := issued["verification_code"].(string)
 
 	t.Run("GetAndList", func(t *testing.T) {
 		for _, arg := range []string{number, name} {
@@ -137,28 +139,53 @@ func TestCertificatesAndForumsCLI(t *testing.T) {
 	})
 
 	t.Run("VerifyGenuine", func(t *testing.T) {
-		out, stderr := certCtl(t, env, "", "certificates", "verify", number)
-		v := certJSON(t, out)
-		if v["valid"] != true || v["state"] != "STATE_VALID" || v["name"] != name {
-			t.Errorf("verify printed %s", out)
+		// By the code as printed, as typed, and by number with the issuing unit's key.
+		for _, tt := range []struct{ arg, key string }{
+			{code, ""}, {strings.ToLower(strings.ReplaceAll(code, "-", " ")), ""}, {number, dki}, {name, fed},
+		} {
+			out, stderr := certCtl(t, env, tt.key, "certificates", "verify", tt.arg)
+			v := certJSON(t, out)
+			if v["valid"] != true || v["state"] != "STATE_VALID" || v["name"] != name || v["holder_name"] != "Siti Rahayu" {
+				t.Errorf("verify %s printed %s", tt.arg, out)
+			}
+			if !strings.Contains(stderr, "signature: OK (key "+keyID+")") {
+				t.Errorf("verify %s stderr %q, want signature: OK (key %s)", tt.arg, stderr, keyID)
+			}
+			if strings.Contains(out, cadre.Nik) {
+				t.Errorf("verify output holds the NIK")
+			}
 		}
-		if !strings.Contains(stderr, "signature: OK (key "+keyID+")") {
-			t.Errorf("verify stderr %q, want signature: OK (key %s)", stderr, keyID)
+	})
+
+	t.Run("VerifyByNumberNeedsAKeyThatSeesTheHolder", func(t *testing.T) {
+		if _, _, err := certRun(t, env, "", "certificates", "verify", number); err == nil || !strings.Contains(err.Error(), "verification code") {
+			t.Errorf("verify by number without a key: %v", err)
 		}
-		if strings.Contains(out, cadre.Nik) {
-			t.Errorf("verify output holds the NIK")
+		other := env.Org(t, "kspsi", knkv1.Organization_KIND_FEDERATION, "")
+		if _, _, err := certRun(t, env, other, "certificates", "verify", number); err == nil || !strings.Contains(err.Error(), "verification code") {
+			t.Errorf("verify by number with another federation's key: %v", err)
 		}
 	})
 
 	t.Run("VerifyUnknown", func(t *testing.T) {
-		_, _, err := certRun(t, env, "", "certificates", "verify", "KNK-31-2026-999999")
+		_, _, err := certRun(t, env, dki, "certificates", "verify", "KNK-31-2026-999999")
 		if err == nil || !strings.HasPrefix(err.Error(), "NOT_FOUND") {
 			t.Errorf("verify of an unknown number: %v", err)
+		}
+		_, _, err = certRun(t, env, "", "certificates", "verify", certcode.New())
+		if err == nil || !strings.HasPrefix(err.Error(), "NOT_FOUND") {
+			t.Errorf("verify of an unknown code: %v", err)
+		}
+		typo := []byte(code)
+		typo[0] = map[bool]byte{true: '1', false: '0'}[typo[0] == '0']
+		_, _, err = certRun(t, env, "", "certificates", "verify", string(typo))
+		if err == nil || !strings.HasPrefix(err.Error(), "INVALID_ARGUMENT") || !strings.Contains(err.Error(), "mistyped") {
+			t.Errorf("verify of a mistyped code: %v", err)
 		}
 	})
 
 	// The third-party procedure: save the two public REST responses, then check offline.
-	verifyRaw := env.REST(t, http.MethodGet, "/v1/"+name+":verify", "", nil)
+	verifyRaw := env.REST(t, http.MethodGet, "/v1/verifications/"+code, "", nil)
 	keysRaw := env.REST(t, http.MethodGet, "/v1/keys", "", nil)
 	if verifyRaw.Status != http.StatusOK || keysRaw.Status != http.StatusOK {
 		t.Fatalf("REST: verify %d %s; keys %d %s", verifyRaw.Status, verifyRaw.Raw, keysRaw.Status, keysRaw.Raw)
@@ -243,7 +270,7 @@ func TestCertificatesAndForumsCLI(t *testing.T) {
 		if r := certJSON(t, out); r["state"] != "STATE_REVOKED" {
 			t.Fatalf("revoke printed %s", out)
 		}
-		out, stderr, err := certRun(t, env, "", "certificates", "verify", name)
+		out, stderr, err := certRun(t, env, "", "certificates", "verify", code)
 		if err == nil || !strings.Contains(err.Error(), "REVOKED") || strings.Contains(err.Error(), "INVALID") {
 			t.Errorf("verify of a revoked certificate: %v", err)
 		}

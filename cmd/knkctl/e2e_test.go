@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -144,47 +145,82 @@ func e2eLinesStartWith(s string, prefixes []string) bool {
 	return true
 }
 
+// e2eRow is what the import must report about one spreadsheet line.
+type e2eRow struct {
+	name, field, value string
+}
+
 // e2eRoster writes a roster of n rows to path; about 1% are bad, in several ways.
-// It returns the field each bad CSV data row must be rejected for.
-func e2eRoster(t *testing.T, path string, n int) map[int]string {
+// It returns, by spreadsheet line, the rows that must be rejected and those that
+// must be imported with a warning.
+func e2eRoster(t *testing.T, path string, n int) (bad, warned map[int]e2eRow) {
 	t.Helper()
 	var b bytes.Buffer
 	b.WriteString("Name,NIK,Province_Code,phone,GENDER,Birth_Date,employer_name\r\n")
-	bad := map[int]string{}
+	bad, warned = map[int]e2eRow{}, map[int]e2eRow{}
+	line := 1
 	for i := range n {
-		row := i + 1
+		line++
 		name, nik, province, phone, gender, birth := fmt.Sprintf("Kader %d", i), e2eNIK(i), "31", "0812-3456-7890", "L", "1990-08-15"
 		employer := `"PT Maju, Tbk"`
 		extra := ""
 		switch {
 		case i%500 == 17:
-			nik, bad[row] = nik[:15], "nik"
+			nik = nik[:15]
+			bad[line] = e2eRow{name, "nik", "***********" + nik[11:]}
 		case i%500 == 101:
-			province, bad[row] = "99", "province_code"
+			province, bad[line] = "99", e2eRow{name, "province_code", "99"}
 		case i%500 == 203:
-			phone, bad[row] = "021-555", "phone"
+			phone, bad[line] = "021-555", e2eRow{name, "phone", "021-555"}
 		case i%500 == 307:
-			name, bad[row] = "", "name"
+			name, bad[line] = "", e2eRow{"", "name", ""}
 		case i%1000 == 411:
-			extra, bad[row] = ",surplus", "" // one cell too many: knkctl rejects it itself
+			extra, bad[line] = ",surplus", e2eRow{name, "", ""} // one cell too many: knkctl rejects it itself
 		case i%1000 == 911:
-			gender, bad[row] = "X", "gender"
+			gender, warned[line] = "X", e2eRow{name, "gender", "X"} // left out, the member imported
 		case i%2000 == 1500:
-			birth, bad[row] = "1990-08-16", "birth_date"
+			birth, bad[line] = "1990-08-16", e2eRow{name, "birth_date", "1990-08-16"}
 		case i%2000 == 500:
-			name, bad[row] = "Bud\xffi", "name" // not UTF-8
+			name, bad[line] = "Bud\xffi", e2eRow{"", "name", ""} // not UTF-8
 		case i%250 == 0:
 			gender, birth, name = "laki-laki", "", `"Siti ""Ucok"" Rahayu, S.Pd"`
 		}
 		fmt.Fprintf(&b, "%s,%s,%s,%s,%s,%s,%s%s\r\n", name, nik, province, phone, gender, birth, employer, extra)
 		if i%5000 == 0 {
-			b.WriteString("\r\n") // blank lines are skipped, not counted
+			b.WriteString("\r\n") // a blank line: a spreadsheet shows it as a row
+			line++
 		}
 	}
 	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return bad
+	return bad, warned
+}
+
+// e2eReport reads a report and checks it against want, line by line.
+func e2eReport(t *testing.T, path string, want map[int]e2eRow) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil || len(recs) != len(want)+1 || strings.Join(recs[0], ",") != "baris,nama,kolom,nilai,alasan" {
+		t.Fatalf("%s: %d records (%v), header %v; want %d rows", path, len(recs), err, recs[:min(1, len(recs))], len(want))
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: mode %v (%v), want 0600: it holds personal data", path, fi.Mode(), err)
+	}
+	last := 0
+	for _, r := range recs[1:] {
+		line, err := strconv.Atoi(r[0])
+		w, listed := want[line]
+		if err != nil || !listed || r[1] != w.name || r[2] != w.field || r[3] != w.value || r[4] == "" || line <= last {
+			t.Errorf("%s: %q; want line %d as %+v, in line order", path, r, line, w)
+		}
+		last = line
+	}
 }
 
 func TestE2EImportListLookup(t *testing.T) {
@@ -193,14 +229,19 @@ func TestE2EImportListLookup(t *testing.T) {
 	dir := t.TempDir()
 	roster := filepath.Join(dir, "anggota.csv")
 	const n = 20000
-	bad := e2eRoster(t, roster, n)
+	bad, warned := e2eRoster(t, roster, n)
 	good := n - len(bad)
 	if len(bad) < n/200 || len(bad) > n/50 {
 		t.Fatalf("%d bad rows of %d", len(bad), n)
 	}
 
-	out, stderr := e2eCtl(t, e, fed, "import", roster)
-	want := fmt.Sprintf("created: %d\nunchanged: 0\nrejected: %d\nrejections: %s\n", good, len(bad), roster+".rejections.csv")
+	out, stderr, err := e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key", fed, "import", roster)
+	var exit *exitError
+	if !errors.As(err, &exit) || exit.code != 2 || !strings.Contains(err.Error(), fmt.Sprintf("%d of %d rows were rejected", len(bad), n)) {
+		t.Errorf("import with rejected rows: %v, want exit status 2 saying how many", err)
+	}
+	want := fmt.Sprintf("created: %d\nunchanged: 0\nwarned: %d\nduplicate: 0\nrejected: %d\nwarnings: %s\nrejections: %s\n",
+		good, len(warned), len(bad), roster+".warnings.csv", roster+".rejections.csv")
 	if out != want {
 		t.Errorf("import printed\n%s\nwant\n%s", out, want)
 	}
@@ -209,28 +250,12 @@ func TestE2EImportListLookup(t *testing.T) {
 			t.Errorf("stderr %q lacks %q", stderr, progress)
 		}
 	}
+	e2eReport(t, roster+".rejections.csv", bad)
+	e2eReport(t, roster+".warnings.csv", warned)
 
-	f, err := os.Open(roster + ".rejections.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := csv.NewReader(f).ReadAll()
-	f.Close()
-	if err != nil || len(recs) != len(bad)+1 || strings.Join(recs[0], ",") != "row,field,reason" {
-		t.Fatalf("rejections file: %d records (%v), header %v", len(recs), err, recs[:min(1, len(recs))])
-	}
-	last := 0
-	for _, r := range recs[1:] {
-		row, err := strconv.Atoi(r[0])
-		field, isBad := bad[row]
-		if err != nil || !isBad || r[1] != field || r[2] == "" || row <= last {
-			t.Errorf("rejection %q: want row %d rejected for %q, in row order", r, row, field)
-		}
-		last = row
-	}
-
-	again, _ := e2eCtl(t, e, fed, "import", "--rejections", filepath.Join(dir, "again.csv"), roster)
-	want = fmt.Sprintf("created: 0\nunchanged: %d\nrejected: %d\nrejections: %s\n", good, len(bad), filepath.Join(dir, "again.csv"))
+	again, _, _ := e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key", fed, "import", "--rejections", filepath.Join(dir, "again.csv"), roster)
+	want = fmt.Sprintf("created: 0\nunchanged: %d\nwarned: %d\nduplicate: 0\nrejected: %d\nwarnings: %s\nrejections: %s\n",
+		good, len(warned), len(bad), roster+".warnings.csv", filepath.Join(dir, "again.csv"))
 	if again != want {
 		t.Errorf("second import printed\n%s\nwant\n%s", again, want)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/csv"
@@ -8,35 +9,101 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 )
 
 type importCmd struct {
-	File          string `arg:"" type:"existingfile" help:"Roster CSV file."`
+	File          string `arg:"" type:"existingfile" help:"Roster file: CSV (comma, semicolon or tab) or Excel workbook (.xlsx)."`
+	Sheet         string `help:"Sheet of an .xlsx workbook to import (default: the first)."`
+	Lang          string `default:"id" enum:"id,en" help:"Language of the reports: id (Bahasa Indonesia) or en."`
 	BatchProgress int    `default:"10000" help:"Report progress on stderr every N rows; 0 = only at the end."`
-	Rejections    string `help:"Where to write the rejections (row,field,reason) if there are any; default FILE.rejections.csv." type:"path"`
+	Rejections    string `help:"Where to write the rejected rows, if any; default FILE.rejections.csv." type:"path"`
+	Warnings      string `help:"Where to write the rows imported with warnings or skipped as repeats, if any; default FILE.warnings.csv." type:"path"`
 }
 
 // Help is the detailed help of `knkctl import --help`.
-func (c *importCmd) Help() string { return rosterFormat }
+func (c *importCmd) Help() string {
+	return rosterFormat + `
+
+  Reports (CSV, one line per row, written 0600 since they hold personal data):
+  FILE.rejections.csv lists rows not imported, FILE.warnings.csv rows imported
+  without some optional value and rows skipped as repeats. Each line gives the
+  spreadsheet line, the name, every problem field with its value (a NIK only by its
+  last four digits) and the reason.
+
+  Exit status: 0 when no row was rejected, 2 when some rows were rejected (the
+  others were imported), 1 when the import failed.`
+}
+
+// exitError ends knkctl with a status other than 1.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// openRoster opens a roster file, CSV or XLSX (told by its content, not its name).
+func openRoster(path, sheetName string) (*rosterReader, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	magic := make([]byte, 4)
+	n, _ := io.ReadFull(f, magic)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	var rr *rosterReader
+	closeAll := func() { f.Close() }
+	if bytes.Equal(magic[:n], []byte("PK\x03\x04")) {
+		book, sh, err := openXLSX(f, sheetName)
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		closeAll = func() { book.Close(); f.Close() }
+		rr, err = newRosterReader(sh)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	} else {
+		if sheetName != "" {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: --sheet is for Excel workbooks, and this is a CSV file", path)
+		}
+		if rr, err = newCSVRosterReader(f); err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return rr, closeAll, nil
+}
+
+// reportRow is one line of a report: a roster row and its problems.
+type reportRow struct {
+	Line     int
+	Name     string
+	Problems []problem
+}
 
 // Run streams the roster row by row: memory does not grow with the file, only with
-// the number of rejected rows.
+// the number of reported rows (and 16 bytes per NIK for the repeated-row check).
 func (c *importCmd) Run(a *app) error {
-	f, err := os.Open(c.File)
+	roster, closeRoster, err := openRoster(c.File, c.Sheet)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	roster, err := newRosterReader(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.File, err)
-	}
+	defer closeRoster()
 	cc, err := a.conn()
 	if err != nil {
 		return err
@@ -64,40 +131,51 @@ func (c *importCmd) Run(a *app) error {
 	}
 
 	var (
-		start   = time.Now()
-		rows    rowMap
-		local   []*knkv1.ImportRejection // client-side rejections, CSV rows
-		sent    int64
-		csvRows int
+		start                 = time.Now()
+		rows                  rowMap
+		rejected, warned      []reportRow
+		sent, read, dups      int64
+		localRejected, warnOK int64
 	)
 	progress := func(what string) {
 		el := time.Since(start)
 		fmt.Fprintf(a.stderr, "knkctl: import %s: %d rows read, %d sent, %d rejected locally, %s, %.0f rows/s\n",
-			what, csvRows, sent, len(local), el.Round(time.Millisecond), float64(sent)/max(el.Seconds(), 1e-9))
+			what, read, sent, localRejected, el.Round(time.Millisecond), float64(sent)/max(el.Seconds(), 1e-9))
 	}
 	for {
-		row, req, rej, err := roster.Next()
+		row, err := roster.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.File, err)
 		}
-		csvRows = row
+		read++
 		watchdog()
-		if rej != nil {
-			local = append(local, rej)
-		} else {
-			if err := stream.Send(req); err != nil {
+		switch {
+		case len(row.Rejected) > 0:
+			localRejected++
+			rejected = append(rejected, reportRow{row.Line, row.Name, row.Rejected})
+		case row.DupOf != 0:
+			dups++
+			warned = append(warned, reportRow{row.Line, row.Name, []problem{{
+				EN: fmt.Sprintf("repeats line %d: not imported twice", row.DupOf),
+				ID: fmt.Sprintf("sama dengan baris %d: tidak diimpor dua kali", row.DupOf)}}})
+		default:
+			if len(row.Warnings) > 0 {
+				warnOK++
+				warned = append(warned, reportRow{row.Line, row.Name, row.Warnings})
+			}
+			if err := stream.Send(row.Req); err != nil {
 				if errors.Is(err, io.EOF) { // the server ended the stream; CloseAndRecv says why
 					_, err = stream.CloseAndRecv()
 				}
 				return stalled(err)
 			}
 			sent++
-			rows.add(sent, int64(row))
+			rows.add(sent, int64(row.Line))
 		}
-		if c.BatchProgress > 0 && row%c.BatchProgress == 0 {
+		if c.BatchProgress > 0 && read%int64(c.BatchProgress) == 0 {
 			progress("progress")
 		}
 	}
@@ -107,50 +185,115 @@ func (c *importCmd) Run(a *app) error {
 	}
 	progress("done")
 
-	all := local
+	var server []reportRow
 	for _, r := range resp.GetRejections() {
-		all = append(all, &knkv1.ImportRejection{Row: rows.csvRow(r.GetRow()), Field: csvField(r.GetField()), Reason: r.GetReason()})
+		server = append(server, reportRow{Line: int(rows.csvRow(r.GetRow())),
+			Problems: []problem{{Field: csvField(r.GetField()), EN: r.GetReason(), ID: r.GetReason()}}})
 	}
-	slices.SortStableFunc(all, func(x, y *knkv1.ImportRejection) int { return cmp.Compare(x.Row, y.Row) })
-	fmt.Fprintf(a.stdout, "created: %d\nunchanged: %d\nrejected: %d\n",
-		resp.GetCreated(), resp.GetUnchanged(), resp.GetRejected()+int64(len(local)))
-	if len(all) == 0 {
-		return nil
+	if len(server) > 0 { // the server knows rows by number: read names and values from the file
+		if err := c.fill(server); err != nil {
+			return err
+		}
+		rejected = append(rejected, server...)
 	}
-	path := c.Rejections
-	if path == "" {
-		path = c.File + ".rejections.csv"
+	slices.SortStableFunc(rejected, func(x, y reportRow) int { return cmp.Compare(x.Line, y.Line) })
+	slices.SortStableFunc(warned, func(x, y reportRow) int { return cmp.Compare(x.Line, y.Line) })
+	total := resp.GetRejected() + localRejected
+	fmt.Fprintf(a.stdout, "created: %d\nunchanged: %d\nwarned: %d\nduplicate: %d\nrejected: %d\n",
+		resp.GetCreated(), resp.GetUnchanged(), warnOK, dups, total)
+	for _, rep := range []struct {
+		rows       []reportRow
+		path, kind string
+	}{{warned, cmp.Or(c.Warnings, c.File+".warnings.csv"), "warnings"}, {rejected, cmp.Or(c.Rejections, c.File+".rejections.csv"), "rejections"}} {
+		if len(rep.rows) == 0 {
+			continue
+		}
+		if err := writeReport(rep.path, c.Lang, rep.rows); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "%s: %s\n", rep.kind, rep.path)
 	}
-	if err := writeRejections(path, all); err != nil {
-		return err
+	if total > 0 {
+		return &exitError{2, fmt.Sprintf("%d of %d rows were rejected and not imported; the others were: fix the rows listed in %s and import the file again",
+			total, read, cmp.Or(c.Rejections, c.File+".rejections.csv"))}
 	}
-	_, err = fmt.Fprintf(a.stdout, "rejections: %s\n", path)
-	return err
+	return nil
 }
 
-// writeRejections writes row,field,reason with a header; rows are CSV data rows.
-func writeRejections(path string, rejs []*knkv1.ImportRejection) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// fill reads the roster again to give server-side rejections the row's name and
+// the rejected cells' values.
+func (c *importCmd) fill(reps []reportRow) error {
+	byLine := map[int]*reportRow{}
+	for i := range reps {
+		byLine[reps[i].Line] = &reps[i]
+	}
+	rr, closeRoster, err := openRoster(c.File, c.Sheet)
 	if err != nil {
 		return err
 	}
-	w := csv.NewWriter(f)
-	w.Write([]string{"row", "field", "reason"}) //nolint:errcheck // checked by w.Error
-	for _, r := range rejs {
-		w.Write([]string{strconv.FormatInt(r.GetRow(), 10), r.GetField(), r.GetReason()}) //nolint:errcheck // checked by w.Error
+	defer closeRoster()
+	for {
+		row, err := rr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rep := byLine[row.Line]
+		if rep == nil {
+			continue
+		}
+		rep.Name = row.Name
+		for i, p := range rep.Problems {
+			v := rr.cell(p.Field)
+			if p.Field == colNIK {
+				v = lastFour(v)
+			}
+			rep.Problems[i].Value = v
+		}
+	}
+}
+
+// writeReport writes a report: one line per row, its problems joined by " | ".
+// It is written 0600 (it holds personal data) to a temporary file renamed into
+// place, so a failure leaves no half-written report.
+func writeReport(path, lang string, rows []reportRow) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) //nolint:errcheck // gone after the rename
+	w := csv.NewWriter(tmp)
+	header := []string{"line", "name", "fields", "values", "reasons"}
+	if lang == "id" {
+		header = []string{"baris", "nama", "kolom", "nilai", "alasan"}
+	}
+	w.Write(header) //nolint:errcheck // checked by w.Error
+	for _, r := range rows {
+		var fields, values, reasons []string
+		for _, p := range r.Problems {
+			fields, values = append(fields, p.Field), append(values, p.Value)
+			reasons = append(reasons, map[bool]string{true: p.ID, false: p.EN}[lang == "id"])
+		}
+		w.Write([]string{strconv.Itoa(r.Line), r.Name, strings.Join(fields, " | "), //nolint:errcheck // checked by w.Error
+			strings.Join(values, " | "), strings.Join(reasons, " | ")})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
-		f.Close()
+		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return f.Close()
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // rowMap maps stream rows (numbered from 1 in send order, as the server numbers
-// them) to CSV data rows. Rows rejected client-side are not sent, so the two
-// numberings drift apart; rowMap keeps one entry per run of consecutive rows, so it
-// grows with the client-side rejections, not with the roster.
+// them) to spreadsheet lines. Rows not sent (rejected, repeated) and blank lines
+// make the two numberings drift apart; rowMap keeps one entry per run of
+// consecutive rows, so it grows with the gaps, not with the roster.
 type rowMap struct {
 	stream, csv []int64 // start of each run, in both numberings
 }
@@ -163,7 +306,7 @@ func (m *rowMap) add(stream, csv int64) {
 	m.csv = append(m.csv, csv)
 }
 
-// csvRow returns the CSV data row of a stream row; a row outside the stream (a
+// csvRow returns the spreadsheet line of a stream row; a row outside the stream (a
 // server bug) is returned unchanged.
 func (m *rowMap) csvRow(stream int64) int64 {
 	i := sort.Search(len(m.stream), func(i int) bool { return m.stream[i] > stream }) - 1

@@ -127,9 +127,12 @@ func TestMigrateStoreRoundTrip(t *testing.T) {
 			t.Errorf("resource list %d differs after the copy:\nbefore %v\nafter  %v", i, before[i], after[i])
 		}
 	}
-	v, err := moved.Certs.VerifyCertificate(context.Background(), &knkv1.VerifyCertificateRequest{Name: "certificates/KNK-31-2026-000001"})
-	if err != nil || !v.Valid {
+	v, err := moved.Certs.VerifyCertificate(testenv.Ctx(src.AdminKey), &knkv1.VerifyCertificateRequest{Name: "certificates/KNK-31-2026-000001"})
+	if err != nil || !v.Valid || v.VerificationCode == "" {
 		t.Errorf("verify on the copy: %v %v", v, err)
+	}
+	if byCode, err := moved.Certs.VerifyCertificateByCode(context.Background(), &knkv1.VerifyCertificateByCodeRequest{Code: v.GetVerificationCode()}); err != nil || byCode.Name != v.Name {
+		t.Errorf("verify by code on the copy: %v %v", byCode, err)
 	}
 	// Writes carry on after the copied rows: the next certificate, membership and event.
 	cert, err := moved.Certs.IssueCertificate(testenv.Ctx(unitKey), &knkv1.IssueCertificateRequest{Cadre: cadres[3].Name})

@@ -457,3 +457,22 @@ func refusedResults(err error, n int, idField string) map[int]refusal {
 	}
 	return out
 }
+
+// writeRejections writes row,field,reason with a header; rows are CSV data rows.
+func writeRejections(path string, rejs []*knkv1.ImportRejection) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	w.Write([]string{"row", "field", "reason"}) //nolint:errcheck // checked by w.Error
+	for _, r := range rejs {
+		w.Write([]string{strconv.FormatInt(r.GetRow(), 10), r.GetField(), r.GetReason()}) //nolint:errcheck // checked by w.Error
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}

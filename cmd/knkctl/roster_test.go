@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -11,33 +12,51 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// readRoster parses a whole roster; each row is a request or a rejection.
+// readRoster parses a whole roster CSV; each row is a request, a rejection (its
+// first problem, in English) or, for a repeated row, a rejection with field "dup".
 func readRoster(t *testing.T, in string) ([]proto.Message, error) {
 	t.Helper()
-	rr, err := newRosterReader(strings.NewReader(in))
+	rows, err := readRows(t, in)
+	var out []proto.Message
+	for _, r := range rows {
+		switch {
+		case r.Req != nil:
+			out = append(out, r.Req)
+		case len(r.Rejected) > 0:
+			out = append(out, rej(int64(r.Line), r.Rejected[0].Field, r.Rejected[0].EN))
+		default:
+			out = append(out, rej(int64(r.Line), "dup", strconv.Itoa(r.DupOf)))
+		}
+	}
+	return out, err
+}
+
+// readRows parses a whole roster CSV into rows, checking what every row promises.
+func readRows(t *testing.T, in string) ([]*rosterRow, error) {
+	t.Helper()
+	rr, err := newCSVRosterReader(strings.NewReader(in))
 	if err != nil {
 		return nil, err
 	}
-	var out []proto.Message
+	var out []*rosterRow
+	prev := 1
 	for {
-		row, req, rej, err := rr.Next()
+		row, err := rr.Next()
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 		if err != nil {
 			t.Fatalf("Next: %v", err)
 		}
-		if row != len(out)+1 {
-			t.Fatalf("row = %d, want %d", row, len(out)+1)
+		if row.Line <= prev {
+			t.Fatalf("line %d after line %d", row.Line, prev)
 		}
-		if (req == nil) == (rej == nil) {
-			t.Fatalf("row %d: req = %v, rej = %v; want exactly one", row, req, rej)
+		prev = row.Line
+		sent, rejected, dup := row.Req != nil, len(row.Rejected) > 0, row.DupOf != 0
+		if n := map[bool]int{true: 1}[sent] + map[bool]int{true: 1}[rejected] + map[bool]int{true: 1}[dup]; n != 1 {
+			t.Fatalf("line %d: sent %v, rejected %v, duplicate %v; want exactly one", row.Line, sent, rejected, dup)
 		}
-		if req != nil {
-			out = append(out, req)
-		} else {
-			out = append(out, rej)
-		}
+		out = append(out, row)
 	}
 }
 
@@ -47,7 +66,10 @@ func rej(row int64, field, reason string) *knkv1.ImportRejection {
 	return &knkv1.ImportRejection{Row: row, Field: field, Reason: reason}
 }
 
-const nik = "6171011203900003"
+const (
+	nik  = "6171011203900003"
+	nik2 = "6171011203900011"
+)
 
 func TestRosterReader(t *testing.T) {
 	tests := []struct {
@@ -71,10 +93,10 @@ func TestRosterReader(t *testing.T) {
 		})},
 	}, {
 		name: "BOM, CRLF, case-insensitive header in any order, whitespace",
-		in:   "\uFEFF Province_Code ,NIK,Name,GENDER\r\n 61 , " + nik + " ,  Siti  ,p\r\n61," + nik + ",Ani,\r\n",
+		in:   "\uFEFF Province_Code ,NIK,Name,GENDER\r\n 61 , " + nik + " ,  Siti  ,p\r\n61," + nik2 + ",Ani,\r\n",
 		want: []proto.Message{
 			cadre(&knkv1.Cadre{DisplayName: "Siti", Nik: nik, ProvinceCode: "61", Gender: knkv1.Cadre_GENDER_FEMALE}),
-			cadre(&knkv1.Cadre{DisplayName: "Ani", Nik: nik, ProvinceCode: "61"}),
+			cadre(&knkv1.Cadre{DisplayName: "Ani", Nik: nik2, ProvinceCode: "61"}),
 		},
 	}, {
 		name: "genders",
@@ -87,19 +109,19 @@ func TestRosterReader(t *testing.T) {
 			cadre(&knkv1.Cadre{DisplayName: "e", Nik: "5", ProvinceCode: "61", Gender: knkv1.Cadre_GENDER_FEMALE}),
 		},
 	}, {
-		name: "bad gender is a rejection, next row still read",
+		name: "an unknown gender word is left out (a warning), the row is still sent",
 		in:   "name,nik,province_code,gender\na,1,61,X\nb,2,61,M\nc,3,61,P\n",
 		want: []proto.Message{
-			rej(1, "gender", "must be male, female, L, P, laki-laki or perempuan"),
-			rej(2, "gender", "must be male, female, L, P, laki-laki or perempuan"),
+			cadre(&knkv1.Cadre{DisplayName: "a", Nik: "1", ProvinceCode: "61"}),
+			cadre(&knkv1.Cadre{DisplayName: "b", Nik: "2", ProvinceCode: "61"}),
 			cadre(&knkv1.Cadre{DisplayName: "c", Nik: "3", ProvinceCode: "61", Gender: knkv1.Cadre_GENDER_FEMALE}),
 		},
 	}, {
 		name: "short and long rows",
 		in:   "name,nik,province_code\na,1\nb,2,61,extra\nc,3,61\n",
 		want: []proto.Message{
-			rej(1, "", "row has 2 cells, the header has 3"),
-			rej(2, "", "row has 4 cells, the header has 3"),
+			cadre(&knkv1.Cadre{DisplayName: "a", Nik: "1"}), // a short row: the server says what is missing
+			rej(3, "", "the row has 4 cells, the header only 3"),
 			cadre(&knkv1.Cadre{DisplayName: "c", Nik: "3", ProvinceCode: "61"}),
 		},
 	}, {
@@ -119,8 +141,8 @@ func TestRosterReader(t *testing.T) {
 		},
 	}, {
 		name: "empty required cells go to the server",
-		in:   "name,nik,province_code\n,,\n",
-		want: []proto.Message{cadre(&knkv1.Cadre{})},
+		in:   "name,nik,province_code\n,,61\n",
+		want: []proto.Message{cadre(&knkv1.Cadre{ProvinceCode: "61"})},
 	}, {
 		name: "blank lines are skipped and not counted",
 		in:   "name,nik,province_code\n\na,1,61\n\r\n\nb,2,61",
@@ -132,24 +154,24 @@ func TestRosterReader(t *testing.T) {
 		name: "quoted line break is one row",
 		in:   "name,nik,province_code\n\"a\nb\",1,61\nc,2,61\n",
 		want: []proto.Message{
-			cadre(&knkv1.Cadre{DisplayName: "a\nb", Nik: "1", ProvinceCode: "61"}),
+			cadre(&knkv1.Cadre{DisplayName: "a b", Nik: "1", ProvinceCode: "61"}),
 			cadre(&knkv1.Cadre{DisplayName: "c", Nik: "2", ProvinceCode: "61"}),
 		},
 	}, {
 		name: "malformed quoting is a rejection, next row still read",
 		in:   "name,nik,province_code\na \"b\" c,1,61\nd,2,61\n",
 		want: []proto.Message{
-			rej(1, "", `malformed CSV at line 2, column 3: bare " in non-quoted-field`),
+			rej(2, "", `the line cannot be read as CSV (column 3: bare " in non-quoted-field); check the quotes`),
 			cadre(&knkv1.Cadre{DisplayName: "d", Nik: "2", ProvinceCode: "61"}),
 		},
 	}, {
 		name: "invalid UTF-8",
 		in:   "name,nik,province_code\nSit\xe9,1,61\n",
-		want: []proto.Message{rej(1, "name", "not valid UTF-8 (save the file as CSV UTF-8)")},
+		want: []proto.Message{rej(2, "name", `not valid UTF-8 text: save the file as "CSV UTF-8"`)},
 	}, {
 		name: "cell too long",
 		in:   "name,nik,province_code\n" + strings.Repeat("a", maxCell+1) + ",1,61\n",
-		want: []proto.Message{rej(1, "name", "longer than 4096 bytes")},
+		want: []proto.Message{rej(2, "name", "longer than 4096 bytes")},
 	}, {
 		name:    "empty file",
 		in:      "",
@@ -162,6 +184,10 @@ func TestRosterReader(t *testing.T) {
 		name:    "unknown columns are named",
 		in:      "name,nik,province_code,Nama Ibu,shoe_size\n",
 		wantErr: `unknown column(s) "Nama Ibu", "shoe_size"`,
+	}, {
+		name:    "an alias and its column together are a repeated column",
+		in:      "nama,name,nik,province_code\n",
+		wantErr: "repeated column(s) name",
 	}, {
 		name:    "missing required column",
 		in:      "name,phone\n",
@@ -196,14 +222,28 @@ func TestRosterReader(t *testing.T) {
 	}
 }
 
-func TestRosterErrorsNeverQuoteCells(t *testing.T) {
-	in := "name,nik,province_code,gender\na," + nik + ",61," + nik + "\n"
-	got, err := readRoster(t, in)
+// Reasons never quote a cell (the value has its own column), and a NIK shows only
+// its last four digits even where it is the offending value.
+func TestRosterReasonsNeverQuoteCells(t *testing.T) {
+	in := "name,nik,province_code,gender\na," + nik + ",61," + nik + "\nb," + nik + ",61,\nc,3.17101E+15,61,\n"
+	rows, err := readRows(t, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := got[0].(*knkv1.ImportRejection); strings.Contains(r.Reason, nik) {
-		t.Errorf("reason %q quotes the cell", r.Reason)
+	var problems []problem
+	for _, r := range rows {
+		problems = append(append(problems, r.Rejected...), r.Warnings...)
+	}
+	if len(problems) != 3 {
+		t.Fatalf("%d problems, want the gender warning, the repeated NIK and the lost NIK: %+v", len(problems), problems)
+	}
+	for _, p := range problems {
+		if strings.Contains(p.EN+p.ID, nik) || strings.Contains(p.EN+p.ID, "3.17101") {
+			t.Errorf("reason %q / %q quotes a cell", p.EN, p.ID)
+		}
+		if p.Field == colNIK && strings.Trim(p.Value[:len(p.Value)-4], "*") != "" {
+			t.Errorf("NIK value %q shows more than its last four digits", p.Value)
+		}
 	}
 }
 

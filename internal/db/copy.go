@@ -10,7 +10,7 @@ import (
 // tables lists every table of the schema in an order that respects foreign keys.
 var tables = []string{
 	"organizations", "api_keys", "cadres", "request_ids", "events", "sessions", "enrollments",
-	"scores", "signing_keys", "certificate_counters", "certificates", "forum_memberships",
+	"scores", "signing_keys", "certificate_counters", "certificates", "forum_memberships", "certificate_name_tries",
 	"access_log", "access_log_cadres",
 }
 

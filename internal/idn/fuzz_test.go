@@ -3,6 +3,7 @@ package idn
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,12 +41,13 @@ func FuzzParseNIK(f *testing.F) {
 	})
 }
 
-var e164 = regexp.MustCompile(`^\+628[0-9]{8,11}$`)
+var e164 = regexp.MustCompile(`^\+62(8[0-9]{8,11}|[2-79][0-9]{7,10})$`)
 
 func FuzzNormalizePhone(f *testing.F) {
 	for _, s := range []string{
 		"081234567890", "+6281234567890", "6281234567890", "(+62) 812-3456.7890", "0812345678",
 		"081234567", "+628123456789012", "0212345678", "62081234567890", "0812/3456", "", "+",
+		"(021) 555-1234", "+62 (0)812 3456 7890", "'0812345678", "812345678", "8.12346E+11", "0812 / 0857",
 	} {
 		f.Add(s)
 	}
@@ -55,10 +57,26 @@ func FuzzNormalizePhone(f *testing.F) {
 			return
 		}
 		if !e164.MatchString(out) {
-			t.Fatalf("NormalizePhone(%q) = %q, not E.164 +628…", s, out)
+			t.Fatalf("NormalizePhone(%q) = %q, not an Indonesian E.164 number", s, out)
 		}
 		if again, err := NormalizePhone(out); again != out || err != nil {
 			t.Fatalf("NormalizePhone(%q) = %q, %v; want it unchanged", out, again, err)
+		}
+	})
+}
+
+func FuzzCleanNIK(f *testing.F) {
+	for _, s := range []string{"3171055508900004", "3171 0555 0890 0004", "'3171055508900004", "3171.0555-0890 0004", "", "'", "''1"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, time.November, 23, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		out := CleanNIK(s)
+		if again := CleanNIK(out); again != out {
+			t.Fatalf("CleanNIK(%q) = %q, but CleanNIK(%q) = %q: not idempotent", s, out, out, again)
+		}
+		if _, err := ParseNIK(out, now); err == nil && (digits(s) != 16 || !strings.Contains(s, out[:1])) {
+			t.Fatalf("CleanNIK(%q) = %q accepted, but the input does not hold exactly those 16 digits", s, out)
 		}
 	})
 }

@@ -8,9 +8,11 @@ package idn
 
 import (
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -154,18 +156,46 @@ func ValidKPJ(s string) bool { return len(s) == 11 && allDigits(s) }
 func ValidNIB(s string) bool { return len(s) == 13 && allDigits(s) }
 
 var (
-	errPhoneChars  = errors.New("phone number may contain only digits, a leading +, spaces, dashes, dots and parentheses")
-	errPhonePrefix = errors.New("phone number must be an Indonesian mobile number starting 08, 628 or +628")
-	errPhoneLength = errors.New("phone number must have 9 to 12 digits after +62")
+	errPhoneChars  = errors.New("phone number may contain only digits, a leading +, spaces, dashes, dots, slashes and brackets")
+	errPhonePrefix = errors.New("phone number must be Indonesian: 08…, 8… (mobile), 0 and an area code (landline), 62… or +62…")
+	errPhoneLength = errors.New("phone number has too few or too many digits: a mobile has 9 to 12 digits after +62, a landline 8 to 11")
+	errPhoneTwo    = errors.New("phone cell holds two numbers: keep one")
+	errPhoneLost   = errors.New("phone number was turned into scientific notation (like 8.12346E+11) by a spreadsheet: its digits are lost; format the column as Text and export again")
 )
 
-// NormalizePhone accepts an Indonesian mobile number written "08…", "+628…" or "628…"
-// and returns it in E.164 form, "+628…". Spaces, dashes, dots and parentheses are
-// allowed anywhere as separators and removed. There must be 9 to 12 digits after "+62",
-// the first being '8'. Error messages never contain the input.
+var (
+	// scientific is a number a spreadsheet rewrote as 8.12346E+11.
+	scientific = regexp.MustCompile(`^[0-9]+([.,][0-9]+)?[eE][+]?[0-9]+$`)
+	// otherNumber splits a cell that may hold two numbers.
+	otherNumber = regexp.MustCompile(`\s*(?:[/,;&]|\batau\b|\bdan\b|\bor\b)\s*`)
+)
+
+// NormalizePhone accepts an Indonesian phone number as people write it and returns
+// it in E.164 form, "+62…": mobiles as "08…", "8…", "628…", "+628…" or "+62 (0)8…",
+// landlines as "0" and an area code ("(021) 555-1234"), "62…" or "+62…". Spaces,
+// dashes, dots, slashes and brackets are separators; a leading apostrophe (a
+// spreadsheet's text marker) is dropped. A mobile has 9 to 12 digits after +62, a
+// landline 8 to 11. A cell holding two numbers, or a number a spreadsheet turned
+// into scientific notation, is an error. Error messages never contain the input.
 func NormalizePhone(s string) (string, error) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "'")
+	if scientific.MatchString(s) {
+		return "", errPhoneLost
+	}
+	if parts := otherNumber.Split(s, -1); len(parts) > 1 {
+		long := 0
+		for _, p := range parts {
+			if digits(p) >= 7 {
+				long++
+			}
+		}
+		if long > 1 {
+			return "", errPhoneTwo
+		}
+	}
+	s = strings.Replace(s, "(0)", "", 1) // +62 (0)812…: the trunk 0 written for local callers
 	s = strings.Map(func(r rune) rune {
-		if strings.ContainsRune(" -.()", r) {
+		if strings.ContainsRune(" -./()", r) {
 			return -1
 		}
 		return r
@@ -178,6 +208,8 @@ func NormalizePhone(s string) (string, error) {
 		national = s[2:]
 	case strings.HasPrefix(s, "0"):
 		national = s[1:]
+	case strings.HasPrefix(s, "8"): // a mobile written without its trunk 0
+		national = s
 	case strings.HasPrefix(s, "+") || allDigits(s):
 		return "", errPhonePrefix
 	default:
@@ -186,12 +218,39 @@ func NormalizePhone(s string) (string, error) {
 	switch {
 	case !allDigits(national):
 		return "", errPhoneChars
-	case !strings.HasPrefix(national, "8"):
+	case national == "" || national[0] == '0' || national[0] == '1':
 		return "", errPhonePrefix
-	case len(national) < 9 || len(national) > 12:
+	case national[0] == '8' && (len(national) < 9 || len(national) > 12):
+		return "", errPhoneLength
+	case national[0] != '8' && (len(national) < 8 || len(national) > 11):
 		return "", errPhoneLength
 	}
 	return "+62" + national, nil
+}
+
+// CleanNIK removes what spreadsheets and people add to a NIK: surrounding space,
+// a leading apostrophe (a spreadsheet's text marker), and spaces, dots and hyphens
+// between digit groups ("3171 0555 0890 0004"). It changes no digit, so it never
+// guesses; the result still has to pass ParseNIK.
+func CleanNIK(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || r == '.' || r == '-' {
+			return -1
+		}
+		return r
+	}, s)
+	return strings.TrimLeft(s, "'")
+}
+
+// digits counts the ASCII digits of s.
+func digits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			n++
+		}
+	}
+	return n
 }
 
 // allDigits reports whether s consists only of ASCII digits (true for "").

@@ -197,11 +197,34 @@ func TestNormalizePhoneAccepts(t *testing.T) {
 		{"0812345678", "+62812345678"},         // 9 digits after +62
 		{"+62812345678901", "+62812345678901"}, // 12 digits after +62
 		{"62812345678", "+62812345678"},
+		// As member rosters write them (issue 13).
+		{"812-3456-7890", "+6281234567890"},        // a mobile without its 0
+		{"'081234567890", "+6281234567890"},        // a spreadsheet's text marker
+		{"+62 (0)812 3456 7890", "+6281234567890"}, // the trunk 0 for local callers
+		{"(021) 555-1234", "+62215551234"},         // Jakarta landline
+		{"021-5551234", "+62215551234"},
+		{"+62 21 555 1234", "+62215551234"},
+		{"0274 512345", "+62274512345"}, // Yogyakarta landline
+		{"0812/3456/7890", "+6281234567890"},
 	}
 	for _, tc := range tests {
 		got, err := NormalizePhone(tc.in)
 		if err != nil || got != tc.want {
 			t.Errorf("NormalizePhone(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestCleanNIK(t *testing.T) {
+	for _, in := range []string{"3171055508900004", "3171 0555 0890 0004", "'3171055508900004", " 3171.0555.0890.0004 ",
+		"3171-0555-0890-0004", "3171\u00a00555\u00a008900004"} {
+		if got := CleanNIK(in); got != "3171055508900004" {
+			t.Errorf("CleanNIK(%q) = %q, want 3171055508900004", in, got)
+		}
+	}
+	for _, in := range []string{"3171O55508900004", "317105550890000", "3171/0555/0890/0004"} {
+		if got := CleanNIK(in); len(got) == 16 && allDigits(got) {
+			t.Errorf("CleanNIK(%q) = %q: it changed a character that is not a separator", in, got)
 		}
 	}
 }
@@ -217,14 +240,18 @@ func TestNormalizePhoneRejects(t *testing.T) {
 		{"+628123456789012", errPhoneLength}, // 13 digits after +62
 		{"08", errPhoneLength},
 		{"+62", errPhonePrefix},
-		{"0212345678", errPhonePrefix},     // landline
-		{"+62212345678", errPhonePrefix},   // landline
-		{"62081234567890", errPhonePrefix}, // trunk 0 after the country code
+		{"02155512", errPhoneLength},       // 7 digits after +62: too short for a landline
+		{"62081234567890", errPhonePrefix}, // trunk 0 after the country code, not in brackets
 		{"+081234567890", errPhonePrefix},
 		{"+6581234567", errPhonePrefix}, // Singapore
-		{"81234567890", errPhonePrefix}, // no prefix
+		{"1500123", errPhonePrefix},     // a service number
 		{"++6281234567890", errPhonePrefix},
-		{"0812/3456/7890", errPhoneChars},
+		{"0812-1111-2222 / 0857-3333-4444", errPhoneTwo},
+		{"081211112222, 085733334444", errPhoneTwo},
+		{"081211112222 atau 085733334444", errPhoneTwo},
+		{"8.12346E+11", errPhoneLost},
+		{"8,12346E+11", errPhoneLost},
+		{"8.1E11", errPhoneLost},
 		{"0812_3456_7890", errPhoneChars},
 		{"0812345678x", errPhoneChars},
 		{"+62812345678+", errPhoneChars},

@@ -138,6 +138,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears}
+	if _, err := s.certs.ResignV1(ctx, cfg.Logger); err != nil {
+		return nil, fmt.Errorf("re-sign certificates with verification codes: %w", err)
+	}
 	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)
 	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs})
 	events := &event.Service{DB: s.db, Stopping: s.stopping}

@@ -19,7 +19,7 @@ import (
 func normalize(in *knkv1.Cadre, now time.Time, minAge int) (*knkv1.Cadre, api.Violations) {
 	var v api.Violations
 	c := &knkv1.Cadre{
-		Nik:          strings.TrimSpace(in.GetNik()),
+		Nik:          idn.CleanNIK(in.GetNik()),
 		ProvinceCode: strings.TrimSpace(in.GetProvinceCode()),
 		BpjsKpj:      strings.TrimSpace(in.GetBpjsKpj()),
 		Federation:   strings.TrimSpace(in.GetFederation()),

@@ -135,7 +135,7 @@ func TestCreateRejectsBadInputAndStoresNothing(t *testing.T) {
 		{"birth date disagrees", func(c *knkv1.Cadre) { c.BirthDate = "1990-08-16" }, "cadre.birth_date"},
 		{"birth date malformed", func(c *knkv1.Cadre) { c.BirthDate = "15/08/1990" }, "cadre.birth_date"},
 		{"gender disagrees", func(c *knkv1.Cadre) { c.Gender = knkv1.Cadre_GENDER_FEMALE }, "cadre.gender"},
-		{"landline phone", func(c *knkv1.Cadre) { c.Phone = "021-555-1234" }, "cadre.phone"},
+		{"two phone numbers", func(c *knkv1.Cadre) { c.Phone = "021-555-1234 / 0812-3456-7890" }, "cadre.phone"},
 		{"bad email", func(c *knkv1.Cadre) { c.Email = "budi at example" }, "cadre.email"},
 		{"missing province", func(c *knkv1.Cadre) { c.ProvinceCode = "" }, "cadre.province_code"},
 		{"unknown province", func(c *knkv1.Cadre) { c.ProvinceCode = "99" }, "cadre.province_code"},

@@ -20,6 +20,7 @@ import (
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/api"
 	"github.com/knk-id/knk/internal/auth"
+	"github.com/knk-id/knk/internal/certcode"
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/idn"
 	"github.com/knk-id/knk/internal/topic"
@@ -45,7 +46,7 @@ var _ knkv1.CertificateServiceServer = (*Service)(nil)
 var numberZone = time.FixedZone("WIB", 7*60*60)
 
 const columns = `number, cadre_id, holder_name, province_code, topics, issuer, issue_time, expire_time,
-	state, revoke_reason, revoke_time, signature, key_id`
+	state, revoke_reason, revoke_time, signature, key_id, verification_code, canonical_version`
 
 func scan(row db.Scanner) (*knkv1.Certificate, error) {
 	var (
@@ -53,12 +54,14 @@ func scan(row db.Scanner) (*knkv1.Certificate, error) {
 		number, cadreID            string
 		topics, issue, exp, revoke int64
 		state                      int32
+		code                       sql.NullString
 	)
 	err := row.Scan(&number, &cadreID, &c.HolderName, &c.ProvinceCode, &topics, &c.Issuer, &issue, &exp,
-		&state, &c.RevokeReason, &revoke, &c.Signature, &c.KeyId)
+		&state, &c.RevokeReason, &revoke, &c.Signature, &c.KeyId, &code, &c.CanonicalVersion)
 	if err != nil {
 		return nil, err
 	}
+	c.VerificationCode = code.String
 	c.Name, c.Cadre = "certificates/"+number, "cadres/"+cadreID
 	c.Topics = topic.List(topics)
 	c.IssueTime, c.ExpireTime = timestamppb.New(time.UnixMicro(issue)), timestamppb.New(time.UnixMicro(exp))
@@ -200,12 +203,13 @@ func (s *Service) issue(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, issuer s
 		Name: "certificates/" + n, Cadre: c.Name, HolderName: c.DisplayName, ProvinceCode: c.ProvinceCode,
 		Topics: topic.List(topic.All), Issuer: issuer, IssueTime: timestamppb.New(now),
 		ExpireTime: timestamppb.New(now.AddDate(years, 0, 0)), State: knkv1.Certificate_STATE_VALID, KeyId: s.Signer.ID,
+		VerificationCode: certcode.New(), CanonicalVersion: V2,
 	}
-	cert.Signature = s.Signer.Sign(Canonical(n, cert.HolderName, cert.ProvinceCode, cert.Topics, issuer, now, cert.ExpireTime.AsTime()))
+	cert.Signature = s.Signer.Sign(contentOf(cert).Canonical(V2))
 	cadreID := strings.TrimPrefix(c.Name, "cadres/")
-	_, err = tx.ExecContext(ctx, `INSERT INTO certificates (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO certificates (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?, ?, ?)`,
 		n, cadreID, cert.HolderName, cert.ProvinceCode, topic.All, issuer, now.UnixMicro(),
-		cert.ExpireTime.AsTime().UnixMicro(), int32(cert.State), cert.Signature, cert.KeyId)
+		cert.ExpireTime.AsTime().UnixMicro(), int32(cert.State), cert.Signature, cert.KeyId, cert.VerificationCode, V2)
 	if err != nil {
 		return nil, err
 	}
@@ -382,20 +386,6 @@ func (s *Service) RevokeCertificate(ctx context.Context, req *knkv1.RevokeCertif
 		return nil, err
 	}
 	return out, nil
-}
-
-// VerifyCertificate tells anyone whether a certificate is valid, without the NIK.
-func (s *Service) VerifyCertificate(ctx context.Context, req *knkv1.VerifyCertificateRequest) (*knkv1.VerifyCertificateResponse, error) {
-	c, err := get(ctx, s.DB, req.GetName())
-	if err != nil {
-		return nil, err
-	}
-	c = s.current(c)
-	return &knkv1.VerifyCertificateResponse{
-		Name: c.Name, Valid: c.State == knkv1.Certificate_STATE_VALID, State: c.State, HolderName: c.HolderName,
-		ProvinceCode: c.ProvinceCode, Topics: c.Topics, Issuer: c.Issuer, IssueTime: c.IssueTime,
-		ExpireTime: c.ExpireTime, Signature: c.Signature, KeyId: c.KeyId,
-	}, nil
 }
 
 // ListSigningKeys publishes every public key that has signed certificates.

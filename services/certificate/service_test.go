@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/certcode"
 	"github.com/knk-id/knk/internal/testenv"
 	"github.com/knk-id/knk/services/certificate"
 )
@@ -231,11 +232,17 @@ func TestVerifyIsPublicAndHidesTheNIK(t *testing.T) {
 	cert := w.issue(t, w.dki, c)
 	r := w.REST(t, http.MethodGet, "/v1/"+cert.Name+":verify", "", nil)
 	if r.Status != http.StatusOK || r.Body["valid"] != true || r.Body["state"] != "STATE_VALID" ||
-		r.Body["holder_name"] != c.DisplayName || r.Body["province_code"] != "31" || r.Body["issuer"] != "organizations/disnaker-dki" {
+		r.Body["holder_initials"] != "K. 1." || r.Body["province_code"] != "31" || r.Body["issuer"] != "organizations/disnaker-dki" {
 		t.Fatalf("verify: %d %s", r.Status, r.Raw)
 	}
-	if strings.Contains(string(r.Raw), c.Nik) || strings.Contains(string(r.Raw), c.Nik[4:12]) || strings.Contains(string(r.Raw), "nik") {
-		t.Errorf("verify response leaks the NIK: %s", r.Raw)
+	byCode := w.REST(t, http.MethodGet, "/v1/verifications/"+cert.VerificationCode, "", nil)
+	if byCode.Status != http.StatusOK || byCode.Body["holder_name"] != c.DisplayName || byCode.Body["verification_code"] != cert.VerificationCode {
+		t.Fatalf("verify by code: %d %s", byCode.Status, byCode.Raw)
+	}
+	for _, raw := range [][]byte{r.Raw, byCode.Raw} {
+		if strings.Contains(string(raw), c.Nik) || strings.Contains(string(raw), c.Nik[4:12]) || strings.Contains(string(raw), "nik") {
+			t.Errorf("verify response leaks the NIK: %s", raw)
+		}
 	}
 	if r := w.REST(t, http.MethodGet, "/v1/certificates/KNK-31-2026-999999:verify", "", nil); r.Status != http.StatusNotFound {
 		t.Errorf("unknown number: %d %s", r.Status, r.Raw)
@@ -249,17 +256,29 @@ func TestVerifyIsPublicAndHidesTheNIK(t *testing.T) {
 }
 
 // verifyOffline is the procedure the README documents for a third party: take the
-// VerifyCertificate JSON and the public keys from GET /v1/keys, rebuild the
-// canonical bytes and check the Ed25519 signature. It uses no code of the server.
+// GET /v1/verifications/{code} JSON and the public keys from GET /v1/keys, rebuild
+// the canonical bytes of the version the answer names (1 if it names none) and
+// check the Ed25519 signature. It uses no code of the server.
 func verifyOffline(t *testing.T, verify, keys map[string]any) bool {
 	t.Helper()
 	var topics []string
 	for _, tp := range verify["topics"].([]any) {
 		topics = append(topics, tp.(string))
 	}
-	msg := "KNK-CERTIFICATE-V1\n" +
-		"number:" + strings.TrimPrefix(verify["name"].(string), "certificates/") + "\n" +
-		"holder_name:" + verify["holder_name"].(string) + "\n" +
+	version, _ := verify["canonical_version"].(float64)
+	var msg string
+	switch version {
+	case 0, 1:
+		msg = "KNK-CERTIFICATE-V1\n" +
+			"number:" + strings.TrimPrefix(verify["name"].(string), "certificates/") + "\n"
+	case 2:
+		msg = "KNK-CERTIFICATE-V2\n" +
+			"number:" + strings.TrimPrefix(verify["name"].(string), "certificates/") + "\n" +
+			"verification_code:" + verify["verification_code"].(string) + "\n"
+	default:
+		t.Fatalf("canonical_version %v", verify["canonical_version"])
+	}
+	msg += "holder_name:" + verify["holder_name"].(string) + "\n" +
 		"province_code:" + verify["province_code"].(string) + "\n" +
 		"topics:" + strings.Join(topics, ",") + "\n" +
 		"issuer:" + verify["issuer"].(string) + "\n" +
@@ -288,14 +307,18 @@ func TestOfflineVerificationAndTampering(t *testing.T) {
 	w := setup(t)
 	c := w.trained(t, 1, allTopics...)[0]
 	cert := w.issue(t, w.dki, c)
-	verify := w.REST(t, http.MethodGet, "/v1/"+cert.Name+":verify", "", nil).Body
+	verify := w.REST(t, http.MethodGet, "/v1/verifications/"+cert.VerificationCode, "", nil).Body
 	keys := w.REST(t, http.MethodGet, "/v1/keys", "", nil).Body
-	if !verifyOffline(t, verify, keys) {
-		t.Fatal("a genuine certificate fails offline verification")
+	if verify["canonical_version"] != 2.0 || !verifyOffline(t, verify, keys) {
+		t.Fatalf("a genuine certificate fails offline verification: %v", verify)
 	}
-	tampered := []struct{ field, value string }{
+	tampered := []struct {
+		field string
+		value any
+	}{
 		{"holder_name", "Orang Lain"}, {"province_code", "61"}, {"expire_time", "2099-11-23T09:00:00Z"},
-		{"name", "certificates/KNK-31-2026-000002"},
+		{"name", "certificates/KNK-31-2026-000002"}, {"verification_code", certcode.New()},
+		{"canonical_version", 1.0},
 	}
 	for _, tt := range tampered {
 		changed := map[string]any{}
@@ -406,6 +429,7 @@ func TestRoles(t *testing.T) {
 	w := setup(t)
 	cadres := w.trained(t, 40, allTopics...)
 	next := 0
+	var first *knkv1.Certificate
 	type call func(key string) error
 	methods := map[string]call{
 		"IssueCertificate": func(key string) error {
@@ -431,6 +455,10 @@ func TestRoles(t *testing.T) {
 			_, err := w.Certs.VerifyCertificate(testenv.Ctx(key), &knkv1.VerifyCertificateRequest{Name: "certificates/KNK-31-2026-000001"})
 			return err
 		},
+		"VerifyCertificateByCode": func(key string) error {
+			_, err := w.Certs.VerifyCertificateByCode(testenv.Ctx(key), &knkv1.VerifyCertificateByCodeRequest{Code: first.VerificationCode})
+			return err
+		},
 		"ListSigningKeys": func(key string) error {
 			_, err := w.Certs.ListSigningKeys(testenv.Ctx(key), &knkv1.ListSigningKeysRequest{})
 			return err
@@ -448,7 +476,7 @@ func TestRoles(t *testing.T) {
 			return err
 		},
 	}
-	w.issue(t, w.AdminKey, cadres[0])
+	first = w.issue(t, w.AdminKey, cadres[0])
 	ok, denied, unauth := codes.OK, codes.PermissionDenied, codes.Unauthenticated
 	want := map[string]map[string]codes.Code{
 		"admin":          {"IssueCertificate": ok, "RevokeCertificate": ok},
@@ -529,7 +557,7 @@ func TestSigningKeySurvivesRestartAndRotation(t *testing.T) {
 		t.Fatalf("%d keys published after rotation, want 2", n)
 	}
 	for _, cert := range []*knkv1.Certificate{old, newCert} {
-		verify := rotated.REST(t, http.MethodGet, "/v1/"+cert.Name+":verify", "", nil).Body
+		verify := rotated.REST(t, http.MethodGet, "/v1/verifications/"+cert.VerificationCode, "", nil).Body
 		if !verifyOffline(t, verify, keysJSON) {
 			t.Errorf("%s (key %s) no longer verifies after rotation", cert.Name, cert.KeyId)
 		}
@@ -548,9 +576,22 @@ func TestVerifyScript(t *testing.T) {
 	c := w.trained(t, 1, allTopics...)[0]
 	cert := w.issue(t, w.dki, c)
 	number := strings.TrimPrefix(cert.Name, "certificates/")
-	out, err := exec.Command("bash", "../../scripts/verify-certificate.sh", w.BaseURL, number).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Signature Verified Successfully") || !strings.Contains(string(out), "state: STATE_VALID") {
-		t.Fatalf("genuine certificate: %v\n%s", err, out)
+	script := func(base, arg, key string) ([]byte, error) {
+		cmd := exec.Command("bash", "../../scripts/verify-certificate.sh", base, arg)
+		cmd.Env = append(os.Environ(), "KNK_KEY="+key)
+		return cmd.CombinedOutput()
+	}
+	// By code as printed, by code as typed (lower case, spaces), by number with the issuer's key.
+	for _, tt := range []struct{ arg, key string }{
+		{cert.VerificationCode, ""}, {strings.ToLower(strings.ReplaceAll(cert.VerificationCode, "-", " ")), ""}, {number, w.dki},
+	} {
+		out, err := script(w.BaseURL, tt.arg, tt.key)
+		if err != nil || !strings.Contains(string(out), "Signature Verified Successfully") || !strings.Contains(string(out), "state: STATE_VALID") {
+			t.Fatalf("genuine certificate by %q: %v\n%s", tt.arg, err, out)
+		}
+	}
+	if out, err := script(w.BaseURL, number, ""); err == nil || !strings.Contains(string(out), "use the verification code") {
+		t.Errorf("by number without a key: %v\n%s", err, out)
 	}
 	// A server that lies about the holder: the signature no longer matches.
 	liar := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -564,7 +605,7 @@ func TestVerifyScript(t *testing.T) {
 		rw.Write([]byte(strings.ReplaceAll(string(raw), c.DisplayName, "Orang Lain")))
 	}))
 	defer liar.Close()
-	out, err = exec.Command("bash", "../../scripts/verify-certificate.sh", liar.URL, number).CombinedOutput()
+	out, err := script(liar.URL, cert.VerificationCode, "")
 	if err == nil || !strings.Contains(string(out), "Signature Verification Failure") {
 		t.Errorf("tampered certificate passed: %v\n%s", err, out)
 	}

@@ -94,10 +94,17 @@ type Certificate struct {
 	RevokeReason string                 `protobuf:"bytes,10,opt,name=revoke_reason,json=revokeReason,proto3" json:"revoke_reason,omitempty"`
 	RevokeTime   *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
 	// Ed25519 signature over the canonical content.
-	Signature     []byte `protobuf:"bytes,12,opt,name=signature,proto3" json:"signature,omitempty"`
-	KeyId         string `protobuf:"bytes,13,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Signature []byte `protobuf:"bytes,12,opt,name=signature,proto3" json:"signature,omitempty"`
+	KeyId     string `protobuf:"bytes,13,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The code that holders show to prove the certificate, e.g.
+	// 7QF3-M9XA-2KDP-R4TW-H: 80 random bits in Crockford base32 with its mod-37
+	// check symbol, in groups of four. Signed from canonical version 2 on.
+	VerificationCode string `protobuf:"bytes,14,opt,name=verification_code,json=verificationCode,proto3" json:"verification_code,omitempty"`
+	// Which canonical form the signature covers: 1 (KNK-CERTIFICATE-V1, without
+	// the verification code) or 2 (KNK-CERTIFICATE-V2); see the README.
+	CanonicalVersion int32 `protobuf:"varint,15,opt,name=canonical_version,json=canonicalVersion,proto3" json:"canonical_version,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Certificate) Reset() {
@@ -219,6 +226,20 @@ func (x *Certificate) GetKeyId() string {
 		return x.KeyId
 	}
 	return ""
+}
+
+func (x *Certificate) GetVerificationCode() string {
+	if x != nil {
+		return x.VerificationCode
+	}
+	return ""
+}
+
+func (x *Certificate) GetCanonicalVersion() int32 {
+	if x != nil {
+		return x.CanonicalVersion
+	}
+	return 0
 }
 
 // IssueCertificateRequest is the request of IssueCertificate.
@@ -513,8 +534,11 @@ func (x *RevokeCertificateRequest) GetReason() string {
 
 // VerifyCertificateRequest is the request of VerifyCertificate.
 type VerifyCertificateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The name an applicant claims; the answer says whether it matches
+	// (ignoring case, repeated spaces and accents).
+	HolderName    string `protobuf:"bytes,2,opt,name=holder_name,json=holderName,proto3" json:"holder_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -556,28 +580,99 @@ func (x *VerifyCertificateRequest) GetName() string {
 	return ""
 }
 
-// VerifyCertificateResponse is what anyone may learn about a certificate.
+func (x *VerifyCertificateRequest) GetHolderName() string {
+	if x != nil {
+		return x.HolderName
+	}
+	return ""
+}
+
+// VerifyCertificateByCodeRequest is the request of VerifyCertificateByCode.
+type VerifyCertificateByCodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The verification code; case, hyphens and spaces do not matter, I and L read
+	// as 1, O as 0.
+	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyCertificateByCodeRequest) Reset() {
+	*x = VerifyCertificateByCodeRequest{}
+	mi := &file_knk_v1_certificate_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyCertificateByCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyCertificateByCodeRequest) ProtoMessage() {}
+
+func (x *VerifyCertificateByCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_certificate_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyCertificateByCodeRequest.ProtoReflect.Descriptor instead.
+func (*VerifyCertificateByCodeRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *VerifyCertificateByCodeRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+// VerifyCertificateResponse is what a verifier learns about a certificate. The
+// fields marked "disclosed" are set only for a lookup by verification code or by
+// a key that may see the holder (admin, issuing unit, cadre's federation).
 type VerifyCertificateResponse struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	Valid        bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
-	State        Certificate_State      `protobuf:"varint,2,opt,name=state,proto3,enum=knk.v1.Certificate_State" json:"state,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Valid bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
+	State Certificate_State      `protobuf:"varint,2,opt,name=state,proto3,enum=knk.v1.Certificate_State" json:"state,omitempty"`
+	// Disclosed: the holder's full name.
 	HolderName   string                 `protobuf:"bytes,3,opt,name=holder_name,json=holderName,proto3" json:"holder_name,omitempty"`
 	ProvinceCode string                 `protobuf:"bytes,4,opt,name=province_code,json=provinceCode,proto3" json:"province_code,omitempty"`
 	Topics       []Topic                `protobuf:"varint,5,rep,packed,name=topics,proto3,enum=knk.v1.Topic" json:"topics,omitempty"`
 	Issuer       string                 `protobuf:"bytes,6,opt,name=issuer,proto3" json:"issuer,omitempty"`
 	IssueTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=issue_time,json=issueTime,proto3" json:"issue_time,omitempty"`
 	ExpireTime   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	Signature    []byte                 `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
-	KeyId        string                 `protobuf:"bytes,10,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Disclosed: Ed25519 signature over the canonical content.
+	Signature []byte `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Disclosed: the id of the published key that made the signature.
+	KeyId string `protobuf:"bytes,10,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	// certificates/{number}: the number is part of the signed content.
-	Name          string `protobuf:"bytes,11,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,11,opt,name=name,proto3" json:"name,omitempty"`
+	// Disclosed: the code, part of the signed content from canonical version 2.
+	VerificationCode string `protobuf:"bytes,12,opt,name=verification_code,json=verificationCode,proto3" json:"verification_code,omitempty"`
+	// Which canonical form the signature covers: 1 or 2 (see the README).
+	CanonicalVersion int32 `protobuf:"varint,13,opt,name=canonical_version,json=canonicalVersion,proto3" json:"canonical_version,omitempty"`
+	// The holder's initials, one per word of the name, e.g. "S. R.".
+	HolderInitials string `protobuf:"bytes,14,opt,name=holder_initials,json=holderInitials,proto3" json:"holder_initials,omitempty"`
+	// Set when the request named a holder_name: whether it is the holder's.
+	NameMatches *bool `protobuf:"varint,15,opt,name=name_matches,json=nameMatches,proto3,oneof" json:"name_matches,omitempty"`
+	// When the certificate was revoked (state STATE_REVOKED).
+	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	// Disclosed: why it was revoked.
+	RevokeReason  string `protobuf:"bytes,17,opt,name=revoke_reason,json=revokeReason,proto3" json:"revoke_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VerifyCertificateResponse) Reset() {
 	*x = VerifyCertificateResponse{}
-	mi := &file_knk_v1_certificate_proto_msgTypes[7]
+	mi := &file_knk_v1_certificate_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +684,7 @@ func (x *VerifyCertificateResponse) String() string {
 func (*VerifyCertificateResponse) ProtoMessage() {}
 
 func (x *VerifyCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_certificate_proto_msgTypes[7]
+	mi := &file_knk_v1_certificate_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +697,7 @@ func (x *VerifyCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyCertificateResponse.ProtoReflect.Descriptor instead.
 func (*VerifyCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{7}
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *VerifyCertificateResponse) GetValid() bool {
@@ -682,6 +777,48 @@ func (x *VerifyCertificateResponse) GetName() string {
 	return ""
 }
 
+func (x *VerifyCertificateResponse) GetVerificationCode() string {
+	if x != nil {
+		return x.VerificationCode
+	}
+	return ""
+}
+
+func (x *VerifyCertificateResponse) GetCanonicalVersion() int32 {
+	if x != nil {
+		return x.CanonicalVersion
+	}
+	return 0
+}
+
+func (x *VerifyCertificateResponse) GetHolderInitials() string {
+	if x != nil {
+		return x.HolderInitials
+	}
+	return ""
+}
+
+func (x *VerifyCertificateResponse) GetNameMatches() bool {
+	if x != nil && x.NameMatches != nil {
+		return *x.NameMatches
+	}
+	return false
+}
+
+func (x *VerifyCertificateResponse) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+func (x *VerifyCertificateResponse) GetRevokeReason() string {
+	if x != nil {
+		return x.RevokeReason
+	}
+	return ""
+}
+
 // ListSigningKeysRequest is the request of ListSigningKeys.
 type ListSigningKeysRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -691,7 +828,7 @@ type ListSigningKeysRequest struct {
 
 func (x *ListSigningKeysRequest) Reset() {
 	*x = ListSigningKeysRequest{}
-	mi := &file_knk_v1_certificate_proto_msgTypes[8]
+	mi := &file_knk_v1_certificate_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +840,7 @@ func (x *ListSigningKeysRequest) String() string {
 func (*ListSigningKeysRequest) ProtoMessage() {}
 
 func (x *ListSigningKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_certificate_proto_msgTypes[8]
+	mi := &file_knk_v1_certificate_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +853,7 @@ func (x *ListSigningKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSigningKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListSigningKeysRequest) Descriptor() ([]byte, []int) {
-	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{8}
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{9}
 }
 
 // SigningKey is a public Ed25519 key that signed or signs certificates.
@@ -733,7 +870,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_knk_v1_certificate_proto_msgTypes[9]
+	mi := &file_knk_v1_certificate_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +882,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_certificate_proto_msgTypes[9]
+	mi := &file_knk_v1_certificate_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +895,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{9}
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SigningKey) GetKeyId() string {
@@ -799,7 +936,7 @@ type ListSigningKeysResponse struct {
 
 func (x *ListSigningKeysResponse) Reset() {
 	*x = ListSigningKeysResponse{}
-	mi := &file_knk_v1_certificate_proto_msgTypes[10]
+	mi := &file_knk_v1_certificate_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +948,7 @@ func (x *ListSigningKeysResponse) String() string {
 func (*ListSigningKeysResponse) ProtoMessage() {}
 
 func (x *ListSigningKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_certificate_proto_msgTypes[10]
+	mi := &file_knk_v1_certificate_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +961,7 @@ func (x *ListSigningKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSigningKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListSigningKeysResponse) Descriptor() ([]byte, []int) {
-	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{10}
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListSigningKeysResponse) GetKeys() []*SigningKey {
@@ -838,7 +975,7 @@ var File_knk_v1_certificate_proto protoreflect.FileDescriptor
 
 const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\n" +
-	"\x18knk/v1/certificate.proto\x12\x06knk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13knk/v1/common.proto\"\xd8\x04\n" +
+	"\x18knk/v1/certificate.proto\x12\x06knk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13knk/v1/common.proto\"\xb2\x05\n" +
 	"\vCertificate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x14\n" +
 	"\x05cadre\x18\x02 \x01(\tR\x05cadre\x12\x1f\n" +
@@ -857,7 +994,9 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\vrevoke_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"revokeTime\x12\x1c\n" +
 	"\tsignature\x18\f \x01(\fR\tsignature\x12\x15\n" +
-	"\x06key_id\x18\r \x01(\tR\x05keyId\"U\n" +
+	"\x06key_id\x18\r \x01(\tR\x05keyId\x12+\n" +
+	"\x11verification_code\x18\x0e \x01(\tR\x10verificationCode\x12+\n" +
+	"\x11canonical_version\x18\x0f \x01(\x05R\x10canonicalVersion\"U\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vSTATE_VALID\x10\x01\x12\x11\n" +
@@ -882,9 +1021,13 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"P\n" +
 	"\x18RevokeCertificateRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
-	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\"3\n" +
+	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\"T\n" +
 	"\x18VerifyCertificateRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\xa8\x03\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1f\n" +
+	"\vholder_name\x18\x02 \x01(\tR\n" +
+	"holderName\"9\n" +
+	"\x1eVerifyCertificateByCodeRequest\x12\x17\n" +
+	"\x04code\x18\x01 \x01(\tB\x03\xe0A\x02R\x04code\"\xc6\x05\n" +
 	"\x19VerifyCertificateResponse\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x12/\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x19.knk.v1.Certificate.StateR\x05state\x12\x1f\n" +
@@ -900,7 +1043,15 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\tsignature\x18\t \x01(\fR\tsignature\x12\x15\n" +
 	"\x06key_id\x18\n" +
 	" \x01(\tR\x05keyId\x12\x12\n" +
-	"\x04name\x18\v \x01(\tR\x04name\"\x18\n" +
+	"\x04name\x18\v \x01(\tR\x04name\x12+\n" +
+	"\x11verification_code\x18\f \x01(\tR\x10verificationCode\x12+\n" +
+	"\x11canonical_version\x18\r \x01(\x05R\x10canonicalVersion\x12'\n" +
+	"\x0fholder_initials\x18\x0e \x01(\tR\x0eholderInitials\x12&\n" +
+	"\fname_matches\x18\x0f \x01(\bH\x00R\vnameMatches\x88\x01\x01\x12;\n" +
+	"\vrevoke_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\x12#\n" +
+	"\rrevoke_reason\x18\x11 \x01(\tR\frevokeReasonB\x0f\n" +
+	"\r_name_matches\"\x18\n" +
 	"\x16ListSigningKeysRequest\"\x9d\x01\n" +
 	"\n" +
 	"SigningKey\x12\x15\n" +
@@ -911,13 +1062,14 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\"A\n" +
 	"\x17ListSigningKeysResponse\x12&\n" +
-	"\x04keys\x18\x01 \x03(\v2\x12.knk.v1.SigningKeyR\x04keys2\xb9\x05\n" +
+	"\x04keys\x18\x01 \x03(\v2\x12.knk.v1.SigningKeyR\x04keys2\xc2\x06\n" +
 	"\x12CertificateService\x12e\n" +
 	"\x10IssueCertificate\x12\x1f.knk.v1.IssueCertificateRequest\x1a\x13.knk.v1.Certificate\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/certificates\x12g\n" +
 	"\x0eGetCertificate\x12\x1d.knk.v1.GetCertificateRequest\x1a\x13.knk.v1.Certificate\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=certificates/*}\x12o\n" +
 	"\x10ListCertificates\x12\x1f.knk.v1.ListCertificatesRequest\x1a .knk.v1.ListCertificatesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/certificates\x12w\n" +
 	"\x11RevokeCertificate\x12 .knk.v1.RevokeCertificateRequest\x1a\x13.knk.v1.Certificate\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/{name=certificates/*}:revoke\x12\x82\x01\n" +
-	"\x11VerifyCertificate\x12 .knk.v1.VerifyCertificateRequest\x1a!.knk.v1.VerifyCertificateResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{name=certificates/*}:verify\x12d\n" +
+	"\x11VerifyCertificate\x12 .knk.v1.VerifyCertificateRequest\x1a!.knk.v1.VerifyCertificateResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{name=certificates/*}:verify\x12\x86\x01\n" +
+	"\x17VerifyCertificateByCode\x12&.knk.v1.VerifyCertificateByCodeRequest\x1a!.knk.v1.VerifyCertificateResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/verifications/{code}\x12d\n" +
 	"\x0fListSigningKeys\x12\x1e.knk.v1.ListSigningKeysRequest\x1a\x1f.knk.v1.ListSigningKeysResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/keysB(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
 
@@ -934,54 +1086,58 @@ func file_knk_v1_certificate_proto_rawDescGZIP() []byte {
 }
 
 var file_knk_v1_certificate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_knk_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_knk_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_knk_v1_certificate_proto_goTypes = []any{
-	(Certificate_State)(0),            // 0: knk.v1.Certificate.State
-	(*Certificate)(nil),               // 1: knk.v1.Certificate
-	(*IssueCertificateRequest)(nil),   // 2: knk.v1.IssueCertificateRequest
-	(*GetCertificateRequest)(nil),     // 3: knk.v1.GetCertificateRequest
-	(*ListCertificatesRequest)(nil),   // 4: knk.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),  // 5: knk.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),  // 6: knk.v1.RevokeCertificateRequest
-	(*VerifyCertificateRequest)(nil),  // 7: knk.v1.VerifyCertificateRequest
-	(*VerifyCertificateResponse)(nil), // 8: knk.v1.VerifyCertificateResponse
-	(*ListSigningKeysRequest)(nil),    // 9: knk.v1.ListSigningKeysRequest
-	(*SigningKey)(nil),                // 10: knk.v1.SigningKey
-	(*ListSigningKeysResponse)(nil),   // 11: knk.v1.ListSigningKeysResponse
-	(Topic)(0),                        // 12: knk.v1.Topic
-	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
+	(Certificate_State)(0),                 // 0: knk.v1.Certificate.State
+	(*Certificate)(nil),                    // 1: knk.v1.Certificate
+	(*IssueCertificateRequest)(nil),        // 2: knk.v1.IssueCertificateRequest
+	(*GetCertificateRequest)(nil),          // 3: knk.v1.GetCertificateRequest
+	(*ListCertificatesRequest)(nil),        // 4: knk.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),       // 5: knk.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),       // 6: knk.v1.RevokeCertificateRequest
+	(*VerifyCertificateRequest)(nil),       // 7: knk.v1.VerifyCertificateRequest
+	(*VerifyCertificateByCodeRequest)(nil), // 8: knk.v1.VerifyCertificateByCodeRequest
+	(*VerifyCertificateResponse)(nil),      // 9: knk.v1.VerifyCertificateResponse
+	(*ListSigningKeysRequest)(nil),         // 10: knk.v1.ListSigningKeysRequest
+	(*SigningKey)(nil),                     // 11: knk.v1.SigningKey
+	(*ListSigningKeysResponse)(nil),        // 12: knk.v1.ListSigningKeysResponse
+	(Topic)(0),                             // 13: knk.v1.Topic
+	(*timestamppb.Timestamp)(nil),          // 14: google.protobuf.Timestamp
 }
 var file_knk_v1_certificate_proto_depIdxs = []int32{
-	12, // 0: knk.v1.Certificate.topics:type_name -> knk.v1.Topic
-	13, // 1: knk.v1.Certificate.issue_time:type_name -> google.protobuf.Timestamp
-	13, // 2: knk.v1.Certificate.expire_time:type_name -> google.protobuf.Timestamp
+	13, // 0: knk.v1.Certificate.topics:type_name -> knk.v1.Topic
+	14, // 1: knk.v1.Certificate.issue_time:type_name -> google.protobuf.Timestamp
+	14, // 2: knk.v1.Certificate.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: knk.v1.Certificate.state:type_name -> knk.v1.Certificate.State
-	13, // 4: knk.v1.Certificate.revoke_time:type_name -> google.protobuf.Timestamp
+	14, // 4: knk.v1.Certificate.revoke_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: knk.v1.ListCertificatesRequest.state:type_name -> knk.v1.Certificate.State
 	1,  // 6: knk.v1.ListCertificatesResponse.certificates:type_name -> knk.v1.Certificate
 	0,  // 7: knk.v1.VerifyCertificateResponse.state:type_name -> knk.v1.Certificate.State
-	12, // 8: knk.v1.VerifyCertificateResponse.topics:type_name -> knk.v1.Topic
-	13, // 9: knk.v1.VerifyCertificateResponse.issue_time:type_name -> google.protobuf.Timestamp
-	13, // 10: knk.v1.VerifyCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
-	13, // 11: knk.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
-	10, // 12: knk.v1.ListSigningKeysResponse.keys:type_name -> knk.v1.SigningKey
-	2,  // 13: knk.v1.CertificateService.IssueCertificate:input_type -> knk.v1.IssueCertificateRequest
-	3,  // 14: knk.v1.CertificateService.GetCertificate:input_type -> knk.v1.GetCertificateRequest
-	4,  // 15: knk.v1.CertificateService.ListCertificates:input_type -> knk.v1.ListCertificatesRequest
-	6,  // 16: knk.v1.CertificateService.RevokeCertificate:input_type -> knk.v1.RevokeCertificateRequest
-	7,  // 17: knk.v1.CertificateService.VerifyCertificate:input_type -> knk.v1.VerifyCertificateRequest
-	9,  // 18: knk.v1.CertificateService.ListSigningKeys:input_type -> knk.v1.ListSigningKeysRequest
-	1,  // 19: knk.v1.CertificateService.IssueCertificate:output_type -> knk.v1.Certificate
-	1,  // 20: knk.v1.CertificateService.GetCertificate:output_type -> knk.v1.Certificate
-	5,  // 21: knk.v1.CertificateService.ListCertificates:output_type -> knk.v1.ListCertificatesResponse
-	1,  // 22: knk.v1.CertificateService.RevokeCertificate:output_type -> knk.v1.Certificate
-	8,  // 23: knk.v1.CertificateService.VerifyCertificate:output_type -> knk.v1.VerifyCertificateResponse
-	11, // 24: knk.v1.CertificateService.ListSigningKeys:output_type -> knk.v1.ListSigningKeysResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	13, // 8: knk.v1.VerifyCertificateResponse.topics:type_name -> knk.v1.Topic
+	14, // 9: knk.v1.VerifyCertificateResponse.issue_time:type_name -> google.protobuf.Timestamp
+	14, // 10: knk.v1.VerifyCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 11: knk.v1.VerifyCertificateResponse.revoke_time:type_name -> google.protobuf.Timestamp
+	14, // 12: knk.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
+	11, // 13: knk.v1.ListSigningKeysResponse.keys:type_name -> knk.v1.SigningKey
+	2,  // 14: knk.v1.CertificateService.IssueCertificate:input_type -> knk.v1.IssueCertificateRequest
+	3,  // 15: knk.v1.CertificateService.GetCertificate:input_type -> knk.v1.GetCertificateRequest
+	4,  // 16: knk.v1.CertificateService.ListCertificates:input_type -> knk.v1.ListCertificatesRequest
+	6,  // 17: knk.v1.CertificateService.RevokeCertificate:input_type -> knk.v1.RevokeCertificateRequest
+	7,  // 18: knk.v1.CertificateService.VerifyCertificate:input_type -> knk.v1.VerifyCertificateRequest
+	8,  // 19: knk.v1.CertificateService.VerifyCertificateByCode:input_type -> knk.v1.VerifyCertificateByCodeRequest
+	10, // 20: knk.v1.CertificateService.ListSigningKeys:input_type -> knk.v1.ListSigningKeysRequest
+	1,  // 21: knk.v1.CertificateService.IssueCertificate:output_type -> knk.v1.Certificate
+	1,  // 22: knk.v1.CertificateService.GetCertificate:output_type -> knk.v1.Certificate
+	5,  // 23: knk.v1.CertificateService.ListCertificates:output_type -> knk.v1.ListCertificatesResponse
+	1,  // 24: knk.v1.CertificateService.RevokeCertificate:output_type -> knk.v1.Certificate
+	9,  // 25: knk.v1.CertificateService.VerifyCertificate:output_type -> knk.v1.VerifyCertificateResponse
+	9,  // 26: knk.v1.CertificateService.VerifyCertificateByCode:output_type -> knk.v1.VerifyCertificateResponse
+	12, // 27: knk.v1.CertificateService.ListSigningKeys:output_type -> knk.v1.ListSigningKeysResponse
+	21, // [21:28] is the sub-list for method output_type
+	14, // [14:21] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_knk_v1_certificate_proto_init() }
@@ -990,13 +1146,14 @@ func file_knk_v1_certificate_proto_init() {
 		return
 	}
 	file_knk_v1_common_proto_init()
+	file_knk_v1_certificate_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_knk_v1_certificate_proto_rawDesc), len(file_knk_v1_certificate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

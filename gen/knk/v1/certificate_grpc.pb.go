@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CertificateService_IssueCertificate_FullMethodName  = "/knk.v1.CertificateService/IssueCertificate"
-	CertificateService_GetCertificate_FullMethodName    = "/knk.v1.CertificateService/GetCertificate"
-	CertificateService_ListCertificates_FullMethodName  = "/knk.v1.CertificateService/ListCertificates"
-	CertificateService_RevokeCertificate_FullMethodName = "/knk.v1.CertificateService/RevokeCertificate"
-	CertificateService_VerifyCertificate_FullMethodName = "/knk.v1.CertificateService/VerifyCertificate"
-	CertificateService_ListSigningKeys_FullMethodName   = "/knk.v1.CertificateService/ListSigningKeys"
+	CertificateService_IssueCertificate_FullMethodName        = "/knk.v1.CertificateService/IssueCertificate"
+	CertificateService_GetCertificate_FullMethodName          = "/knk.v1.CertificateService/GetCertificate"
+	CertificateService_ListCertificates_FullMethodName        = "/knk.v1.CertificateService/ListCertificates"
+	CertificateService_RevokeCertificate_FullMethodName       = "/knk.v1.CertificateService/RevokeCertificate"
+	CertificateService_VerifyCertificate_FullMethodName       = "/knk.v1.CertificateService/VerifyCertificate"
+	CertificateService_VerifyCertificateByCode_FullMethodName = "/knk.v1.CertificateService/VerifyCertificateByCode"
+	CertificateService_ListSigningKeys_FullMethodName         = "/knk.v1.CertificateService/ListSigningKeys"
 )
 
 // CertificateServiceClient is the client API for CertificateService service.
@@ -42,8 +43,17 @@ type CertificateServiceClient interface {
 	ListCertificates(ctx context.Context, in *ListCertificatesRequest, opts ...grpc.CallOption) (*ListCertificatesResponse, error)
 	// RevokeCertificate revokes a certificate and ends the forum membership.
 	RevokeCertificate(ctx context.Context, in *RevokeCertificateRequest, opts ...grpc.CallOption) (*Certificate, error)
-	// VerifyCertificate is public: no key needed, never the NIK.
+	// VerifyCertificate is public: no key needed, never the NIK. Without a key it
+	// does not disclose the holder: their name only as initials, no signature and
+	// no verification code; with holder_name it answers name_matches (at most 10
+	// tries per certificate per hour). Keys of admin, the issuing unit and the
+	// cadre's federation see everything VerifyCertificateByCode shows.
 	VerifyCertificate(ctx context.Context, in *VerifyCertificateRequest, opts ...grpc.CallOption) (*VerifyCertificateResponse, error)
+	// VerifyCertificateByCode is public: whoever holds a certificate's verification
+	// code learns what the certificate states, with the holder's full name and
+	// what an offline signature check needs. A code with a wrong check symbol is
+	// INVALID_ARGUMENT (reason INVALID_CHECKSUM) before any lookup.
+	VerifyCertificateByCode(ctx context.Context, in *VerifyCertificateByCodeRequest, opts ...grpc.CallOption) (*VerifyCertificateResponse, error)
 	// ListSigningKeys publishes the public keys that sign certificates.
 	ListSigningKeys(ctx context.Context, in *ListSigningKeysRequest, opts ...grpc.CallOption) (*ListSigningKeysResponse, error)
 }
@@ -106,6 +116,16 @@ func (c *certificateServiceClient) VerifyCertificate(ctx context.Context, in *Ve
 	return out, nil
 }
 
+func (c *certificateServiceClient) VerifyCertificateByCode(ctx context.Context, in *VerifyCertificateByCodeRequest, opts ...grpc.CallOption) (*VerifyCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyCertificateResponse)
+	err := c.cc.Invoke(ctx, CertificateService_VerifyCertificateByCode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *certificateServiceClient) ListSigningKeys(ctx context.Context, in *ListSigningKeysRequest, opts ...grpc.CallOption) (*ListSigningKeysResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListSigningKeysResponse)
@@ -131,8 +151,17 @@ type CertificateServiceServer interface {
 	ListCertificates(context.Context, *ListCertificatesRequest) (*ListCertificatesResponse, error)
 	// RevokeCertificate revokes a certificate and ends the forum membership.
 	RevokeCertificate(context.Context, *RevokeCertificateRequest) (*Certificate, error)
-	// VerifyCertificate is public: no key needed, never the NIK.
+	// VerifyCertificate is public: no key needed, never the NIK. Without a key it
+	// does not disclose the holder: their name only as initials, no signature and
+	// no verification code; with holder_name it answers name_matches (at most 10
+	// tries per certificate per hour). Keys of admin, the issuing unit and the
+	// cadre's federation see everything VerifyCertificateByCode shows.
 	VerifyCertificate(context.Context, *VerifyCertificateRequest) (*VerifyCertificateResponse, error)
+	// VerifyCertificateByCode is public: whoever holds a certificate's verification
+	// code learns what the certificate states, with the holder's full name and
+	// what an offline signature check needs. A code with a wrong check symbol is
+	// INVALID_ARGUMENT (reason INVALID_CHECKSUM) before any lookup.
+	VerifyCertificateByCode(context.Context, *VerifyCertificateByCodeRequest) (*VerifyCertificateResponse, error)
 	// ListSigningKeys publishes the public keys that sign certificates.
 	ListSigningKeys(context.Context, *ListSigningKeysRequest) (*ListSigningKeysResponse, error)
 	mustEmbedUnimplementedCertificateServiceServer()
@@ -159,6 +188,9 @@ func (UnimplementedCertificateServiceServer) RevokeCertificate(context.Context, 
 }
 func (UnimplementedCertificateServiceServer) VerifyCertificate(context.Context, *VerifyCertificateRequest) (*VerifyCertificateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyCertificate not implemented")
+}
+func (UnimplementedCertificateServiceServer) VerifyCertificateByCode(context.Context, *VerifyCertificateByCodeRequest) (*VerifyCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyCertificateByCode not implemented")
 }
 func (UnimplementedCertificateServiceServer) ListSigningKeys(context.Context, *ListSigningKeysRequest) (*ListSigningKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSigningKeys not implemented")
@@ -274,6 +306,24 @@ func _CertificateService_VerifyCertificate_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateService_VerifyCertificateByCode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyCertificateByCodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).VerifyCertificateByCode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_VerifyCertificateByCode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).VerifyCertificateByCode(ctx, req.(*VerifyCertificateByCodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CertificateService_ListSigningKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListSigningKeysRequest)
 	if err := dec(in); err != nil {
@@ -318,6 +368,10 @@ var CertificateService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "VerifyCertificate",
 			Handler:    _CertificateService_VerifyCertificate_Handler,
+		},
+		{
+			MethodName: "VerifyCertificateByCode",
+			Handler:    _CertificateService_VerifyCertificateByCode_Handler,
 		},
 		{
 			MethodName: "ListSigningKeys",
