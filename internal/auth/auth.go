@@ -29,7 +29,7 @@ type Principal struct {
 	Org      string // organization id, e.g. "ksbsi"
 	Kind     Kind
 	Province string // "" is national scope
-	KeyID    string // the API key the request came with
+	KeyID    string // the id of the API key the request came with (never its secret)
 }
 
 // OrgName is the principal's resource name, organizations/{id}.

@@ -312,7 +312,8 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Princip
 	if subtle.ConstantTimeCompare(hash, auth.Hash(secret)) != 1 {
 		return auth.Principal{}, errInvalidKey()
 	}
-	p.Kind, p.KeyID = knkv1.Organization_Kind(kind), keyID
+	p.Kind = knkv1.Organization_Kind(kind)
+	p.KeyID = keyID
 	if s.DB.Engine() == "sqlite" {
 		s.keys.Store(keyID, cachedKey{hash: hash, p: p})
 	}
