@@ -286,3 +286,46 @@ func TestCertificatesAndForumsCLI(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifyOfflineKeepsAcceptingV1Documents saves a certificate as it was shown
+// before verification codes (canonical version 1, no version field at all), lets
+// knkd re-sign it as V2 on its next start, and checks both offline.
+func TestVerifyOfflineKeepsAcceptingV1Documents(t *testing.T) {
+	env := testenv.Start(t)
+	fed := env.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
+	dki := env.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")
+	cert, err := env.Certs.IssueCertificate(testenv.Ctx(dki), &knkv1.IssueCertificateRequest{Cadre: certTrainedCadre(t, env, fed, dki).Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.DowngradeToV1(t, cert)
+	v1 := env.REST(t, http.MethodGet, "/v1/"+cert.Name+":verify", env.AdminKey, nil)
+	var doc map[string]any
+	if err := json.Unmarshal(v1.Raw, &doc); err != nil || doc["canonical_version"] != 1.0 {
+		t.Fatalf("V1 answer: %s", v1.Raw)
+	}
+	delete(doc, "canonical_version") // as saved before the field existed
+	delete(doc, "verification_code")
+	old, _ := json.Marshal(doc)
+	oldFile := certWrite(t, "v1.json", old)
+	env.Stop(t)
+
+	again := testenv.StartAt(t, env.DBPath)
+	keysFile := certWrite(t, "keys.json", again.REST(t, http.MethodGet, "/v1/keys", "", nil).Raw)
+	at := "2026-12-01T00:00:00Z"
+	if _, stderr := certCtl(t, again, "", "certificates", "verify-offline", "--certificate", oldFile, "--keys", keysFile, "--at", at); !strings.Contains(stderr, "signature: OK") {
+		t.Errorf("saved V1 document: %s", stderr)
+	}
+	forged := certWrite(t, "forged.json", bytes.Replace(old, []byte("Siti Rahayu"), []byte("Siti Rahayu Putri"), 1))
+	if _, stderr, err := certRun(t, again, "", "certificates", "verify-offline", "--certificate", forged, "--keys", keysFile, "--at", at); err == nil || !strings.Contains(stderr, "signature: INVALID") {
+		t.Errorf("forged V1 document: %v %s", err, stderr)
+	}
+	got, err := again.Certs.GetCertificate(testenv.Ctx(dki), &knkv1.GetCertificateRequest{Name: cert.Name})
+	if err != nil || got.CanonicalVersion != 2 || got.VerificationCode == "" {
+		t.Fatalf("after the restart: %v %v", got, err)
+	}
+	v2 := certWrite(t, "v2.json", again.REST(t, http.MethodGet, "/v1/verifications/"+got.VerificationCode, "", nil).Raw)
+	if _, stderr := certCtl(t, again, "", "certificates", "verify-offline", "--certificate", v2, "--keys", keysFile, "--at", at); !strings.Contains(stderr, "signature: OK") {
+		t.Errorf("re-signed V2 document: %s", stderr)
+	}
+}

@@ -1,12 +1,17 @@
 package certificate_test
 
 import (
+	"context"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/db/dbtest"
 	"github.com/knk-id/knk/internal/testenv"
+	"github.com/knk-id/knk/services/certificate"
 )
 
 // TestExpirySweepsOnceAcrossReplicas runs two servers on one PostgreSQL database,
@@ -55,5 +60,79 @@ func TestExpirySweepsOnceAcrossReplicas(t *testing.T) {
 	if count["certificate.expired"] != 20 || count["forum.member_left"] != 20 {
 		t.Errorf("after expiry with two sweeping servers: %d certificate.expired, %d forum.member_left; want 20 each",
 			count["certificate.expired"], count["forum.member_left"])
+	}
+}
+
+// TestNameTriesAreCountedAcrossReplicas floods two servers on one PostgreSQL
+// database with holder-name tries on one certificate: 10 are answered in all.
+func TestNameTriesAreCountedAcrossReplicas(t *testing.T) {
+	if dbtest.Engine() != "postgres" {
+		t.Skip("PostgreSQL only: two servers on one SQLite file is not a supported deployment")
+	}
+	dsn := dbtest.DSN(t, "postgres")
+	a := testenv.StartAt(t, dsn)
+	b := testenv.StartWith(t, dsn, func(cfg *testenv.Config) { cfg.Now = a.Clock.Now })
+	w := &world{Env: a, day: time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC),
+		fed: a.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, ""),
+		dki: a.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")}
+	cert := w.certified(t, "Siti Rahayu")[0]
+	replicas := []*testenv.Env{a, b}
+	if got := flood(t, 40, func(i int) error {
+		_, err := replicas[i%2].Certs.VerifyCertificate(context.Background(), &knkv1.VerifyCertificateRequest{Name: cert.Name, HolderName: "Tebakan"})
+		return err
+	}); got != certificate.NameTries {
+		t.Errorf("%d of 40 tries on two replicas answered, want %d", got, certificate.NameTries)
+	}
+	if r := b.REST(t, http.MethodGet, "/v1/"+cert.Name+":verify?holder_name=Siti%20Rahayu", "", nil); r.Status != http.StatusTooManyRequests {
+		t.Errorf("the next try on replica B: %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestResignRunsOnceAcrossReplicas re-signs V1 certificates from two stores on
+// one PostgreSQL database at once: each certificate is re-signed exactly once
+// between them, and every one verifies as V2 afterwards.
+func TestResignRunsOnceAcrossReplicas(t *testing.T) {
+	if dbtest.Engine() != "postgres" {
+		t.Skip("PostgreSQL only: two servers on one SQLite file is not a supported deployment")
+	}
+	dsn := dbtest.DSN(t, "postgres")
+	w := &world{Env: testenv.StartAt(t, dsn), day: time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)}
+	w.fed = w.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
+	w.dki = w.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")
+	var certs []*knkv1.Certificate
+	for _, c := range w.trained(t, 60, allTopics...) {
+		certs = append(certs, w.issue(t, w.dki, c))
+	}
+	w.DowngradeToV1(t, certs...)
+	w.Stop(t)
+
+	ctx := context.Background()
+	totals := make([]int, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		store, err := db.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		signer, err := certificate.LoadSigner(ctx, store, "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &certificate.Service{DB: store, Signer: signer, Now: time.Now}
+		wg.Go(func() { totals[i], errs[i] = s.ResignV1(ctx, nil) })
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil || totals[0]+totals[1] != len(certs) {
+		t.Fatalf("re-signed %v (errors %v), want %d in all", totals, errs, len(certs))
+	}
+	after := testenv.StartAt(t, dsn)
+	keys := after.REST(t, http.MethodGet, "/v1/keys", "", nil).Body
+	for _, c := range certs {
+		r := after.REST(t, http.MethodGet, "/v1/"+c.Name+":verify", after.AdminKey, nil)
+		if r.Body["canonical_version"] != 2.0 || !verifyOffline(t, r.Body, keys) {
+			t.Errorf("%s: %s", c.Name, r.Raw)
+		}
 	}
 }

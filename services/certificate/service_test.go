@@ -41,6 +41,7 @@ type world struct {
 	fed, dki, kalbar, central, inspector string
 	next                                 int
 	day                                  time.Time
+	names                                []string // display names of the next cadres trained makes
 }
 
 func setup(t *testing.T) *world {
@@ -57,15 +58,19 @@ func setup(t *testing.T) *world {
 	}
 }
 
-// trained registers n cadres in DKI Jakarta and runs a session that credits them
-// the given topics.
+// trained registers n cadres in DKI Jakarta (named from w.names while it lasts,
+// then "Kader N") and runs a session that credits them the given topics.
 func (w *world) trained(t *testing.T, n int, topics ...knkv1.Topic) []*knkv1.Cadre {
 	t.Helper()
 	var cadres []*knkv1.Cadre
 	for range n {
 		w.next++
+		name := fmt.Sprintf("Kader %d", w.next)
+		if len(w.names) > 0 {
+			name, w.names = w.names[0], w.names[1:]
+		}
 		c, err := w.Cadres.CreateCadre(testenv.Ctx(w.fed), &knkv1.CreateCadreRequest{Cadre: &knkv1.Cadre{
-			DisplayName: fmt.Sprintf("Kader %d", w.next), ProvinceCode: "31",
+			DisplayName: name, ProvinceCode: "31",
 			Nik: fmt.Sprintf("3171%02d150890%04d", 1+w.next/9999, 1+w.next%9999),
 		}})
 		if err != nil {
