@@ -179,6 +179,7 @@ func reregistered(ctx context.Context, tx *db.Tx, nikHash string) (bool, error) 
 		return false, nil
 	}
 	var n int64
-	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM cadres WHERE nik_hash = ?`, nikHash).Scan(&n)
+	// nik_hash <> '' lets the engines use the partial index cadres_nik_hash.
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM cadres WHERE nik_hash = ? AND nik_hash <> ''`, nikHash).Scan(&n)
 	return n > 0, err
 }

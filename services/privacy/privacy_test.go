@@ -488,3 +488,34 @@ func TestErasureOfWithdrawnCadres(t *testing.T) {
 	}
 	_ = certificate.ErasedHolderReason
 }
+
+// The checks every create and every sweep make stay index lookups, however many
+// cadres are registered (a scan here made a 200,000-row import quadratic).
+func TestErasureQueriesUseIndexes(t *testing.T) {
+	e := testenv.Start(t)
+	if e.Engine() != "sqlite" {
+		t.Skip("query plans are checked on SQLite")
+	}
+	for query, index := range map[string]string{
+		`SELECT COUNT(*) FROM cadres WHERE nik_hash = 'x' AND nik_hash <> ''`: "cadres_nik_hash",
+		`SELECT id FROM cadres WHERE withdraw_time > 0 AND erase_time = 0 AND withdraw_time < 5
+			ORDER BY withdraw_time LIMIT 100`: "cadres_erasable",
+		`SELECT id FROM access_log WHERE id < 'x' ORDER BY id LIMIT 1 OFFSET 10`: "sqlite_autoindex_access_log_1",
+	} {
+		var plan strings.Builder
+		rows, err := e.SQL(t).Query(`EXPLAIN QUERY PLAN ` + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			rows.Scan(&id, &parent, &unused, &detail)
+			plan.WriteString(detail + "\n")
+		}
+		rows.Close()
+		if !strings.Contains(plan.String(), index) {
+			t.Errorf("%s\nplan:\n%s; want it to use %s", query, plan.String(), index)
+		}
+	}
+}
