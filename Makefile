@@ -15,9 +15,9 @@ TOOLS := $(BIN)/.buf-$(BUF_VERSION) \
 	$(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GRPC_VERSION) \
 	$(BIN)/.gateway-$(GATEWAY_VERSION)
 
-.PHONY: run build test bench generate lint tools vendor-protos clean
+.PHONY: run build test bench generate lint tools vendor-protos clean readme
 
-## run: build and start knkd on ./knk.db (gRPC :9090, REST :8080)
+## run: build and start knkd on ./knk.db (gRPC 127.0.0.1:9090, REST 127.0.0.1:8080, plaintext on loopback)
 run: build
 	./bin/knkd --db $(DB)
 
@@ -52,6 +52,10 @@ lint: $(TOOLS)
 	$(MAKE) --no-print-directory generate
 	@git diff --exit-code --stat -- gen || { echo "gen/ is out of date: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- gen)" || { git status --porcelain -- gen; echo "gen/ has files not committed: run 'make generate' and commit"; exit 1; }
+
+## readme: regenerate README.md's disclosure table from internal/disclosure
+readme:
+	$(GO) run ./internal/disclosure/readme README.md
 
 tools: $(TOOLS)
 

@@ -49,6 +49,10 @@ func TestSmokeRun(t *testing.T) {
 		"list_cadres_rps", "list_first_page_p50_ms", "list_deep_page_p50_ms",
 		"issue_certificate_rps", "verify_rest_rps", "verify_rest_p99_ms",
 		"store_write_rps", // measured on SQLite only, skipped when knkd runs on PostgreSQL
+		// knkctl import of a CSV file and an .xlsx workbook: n/a here, where no
+		// knkctl binary stands beside the test binary (TestSmokeRunWithServerProcess has one).
+		"import_csv_rows_per_s", "import_csv_client_rss_mb", "import_csv_server_rss_mb",
+		"import_xlsx_rows_per_s", "import_xlsx_client_rss_mb", "import_xlsx_server_rss_mb",
 	}
 	got := map[string]figure{}
 	for _, f := range report.Figures {
@@ -93,7 +97,7 @@ func TestSmokeRun(t *testing.T) {
 func TestSmokeRunWithServerProcess(t *testing.T) {
 	dir := t.TempDir()
 	bench, knkd := filepath.Join(dir, "knkbench"), filepath.Join(dir, "knkd")
-	for bin, pkg := range map[string]string{bench: ".", knkd: "../knkd"} {
+	for bin, pkg := range map[string]string{bench: ".", knkd: "../knkd", filepath.Join(dir, "knkctl"): "../knkctl"} {
 		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", pkg, err, out)
 		}
@@ -114,7 +118,8 @@ func TestSmokeRunWithServerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"baseline_grpc_rps", "baseline_rest_rps", "create_cadre_rps", "get_cadre_rps",
-		"import_peak_rss_mb", "verify_rest_rps"} {
+		"import_peak_rss_mb", "verify_rest_rps", "import_csv_rows_per_s", "import_csv_client_rss_mb",
+		"import_csv_server_rss_mb", "import_xlsx_rows_per_s", "import_xlsx_client_rss_mb", "import_xlsx_server_rss_mb"} {
 		if report.Values[name] <= 0 {
 			t.Errorf("%s = %v, want > 0", name, report.Values[name])
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/secretarg"
 	"github.com/knk-id/knk/services/organization"
 )
 
@@ -16,6 +17,9 @@ type bootstrapCmd struct {
 }
 
 func (c *bootstrapCmd) Run(a *app) error {
+	if err := secretarg.RefuseDSN(a.args, "--db", c.DB, "KNK_DB, PGPASSWORD or ~/.pgpass"); err != nil {
+		return err
+	}
 	store, err := db.Open(a.ctx, c.DB)
 	if err != nil {
 		return err
@@ -38,6 +42,11 @@ type migrateStoreCmd struct {
 }
 
 func (c *migrateStoreCmd) Run(a *app) error {
+	for flag, dsn := range map[string]string{"--from": c.From, "--to": c.To} {
+		if err := secretarg.RefuseDSN(a.args, flag, dsn, "PGPASSWORD or ~/.pgpass"); err != nil {
+			return err
+		}
+	}
 	from, err := db.Open(a.ctx, c.From)
 	if err != nil {
 		return fmt.Errorf("source: %w", err)

@@ -94,11 +94,23 @@ type cadresLookupCmd struct {
 }
 
 func (c *cadresLookupCmd) Run(a *app) error {
+	nik, err := nikInput(a, c.NikFile)
+	if err != nil {
+		return err
+	}
+	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
+		return knkv1.NewCadreServiceClient(cc).LookupCadre(ctx, &knkv1.LookupCadreRequest{Nik: nik})
+	})
+}
+
+// nikInput reads a NIK from the file path, or else from stdin (prompting on a
+// terminal).
+func nikInput(a *app, path string) (string, error) {
 	in := a.stdin
-	if c.NikFile != "" {
-		f, err := os.Open(c.NikFile)
+	if path != "" {
+		f, err := os.Open(path)
 		if err != nil {
-			return err
+			return "", err
 		}
 		defer f.Close()
 		in = f
@@ -107,13 +119,7 @@ func (c *cadresLookupCmd) Run(a *app) error {
 			fmt.Fprint(a.stderr, "NIK: ")
 		}
 	}
-	nik, err := readNIK(in)
-	if err != nil {
-		return err
-	}
-	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
-		return knkv1.NewCadreServiceClient(cc).LookupCadre(ctx, &knkv1.LookupCadreRequest{Nik: nik})
-	})
+	return readNIK(in)
 }
 
 // readNIK reads one NIK (the first line, trimmed) without ever quoting it in an error.

@@ -38,11 +38,11 @@ func TestCadresUpdateChangesOnlyTheFlagsGiven(t *testing.T) {
 		t.Errorf("printed %v, want the updated cadre", got)
 	}
 
-	_, _, err = e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key", fed, "cadres", "update", c.Name)
+	_, _, err = e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key-file", testKeyFile(t, fed), "cadres", "update", c.Name)
 	if err == nil || !strings.Contains(err.Error(), "nothing to update") {
 		t.Errorf("update without flags: %v, want 'nothing to update'", err)
 	}
-	_, _, err = e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key", fed, "cadres", "update", c.Name, "--phone", "12")
+	_, _, err = e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key-file", testKeyFile(t, fed), "cadres", "update", c.Name, "--phone", "12")
 	if err == nil || !strings.HasPrefix(err.Error(), "INVALID_ARGUMENT: ") || !strings.Contains(err.Error(), "\n  cadre.phone: ") {
 		t.Errorf("update with a bad phone: %v, want INVALID_ARGUMENT naming cadre.phone", err)
 	}

@@ -24,7 +24,7 @@ func certRun(t *testing.T, env *testenv.Env, key string, args ...string) (stdout
 	t.Helper()
 	full := []string{"--addr", env.Server.GRPCAddr()}
 	if key != "" {
-		full = append(full, "--key", key)
+		full = append(full, "--key-file", testKeyFile(t, key))
 	}
 	var out, errOut bytes.Buffer
 	err = run(context.Background(), append(full, args...), strings.NewReader(""), &out, &errOut)

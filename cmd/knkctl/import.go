@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 )
@@ -26,6 +27,7 @@ type importCmd struct {
 	BatchProgress int    `default:"10000" help:"Report progress on stderr every N rows; 0 = only at the end."`
 	Rejections    string `help:"Where to write the rejected rows, if any; default FILE.rejections.csv." type:"path"`
 	Warnings      string `help:"Where to write the rows imported with warnings or skipped as repeats, if any; default FILE.warnings.csv." type:"path"`
+	Update        bool   `help:"Apply the file's values to members your federation registered with other data (counted as updated); without it they are only counted as changed."`
 }
 
 // Help is the detailed help of `knkctl import --help`.
@@ -131,11 +133,11 @@ func (c *importCmd) Run(a *app) error {
 	}
 
 	var (
-		start                 = time.Now()
-		rows                  rowMap
-		rejected, warned      []reportRow
-		sent, read, dups      int64
-		localRejected, warnOK int64
+		start            = time.Now()
+		rows             rowMap
+		rejected, warned []reportRow
+		sent, read, dups int64
+		localRejected    int64
 	)
 	progress := func(what string) {
 		el := time.Since(start)
@@ -163,9 +165,9 @@ func (c *importCmd) Run(a *app) error {
 				ID: fmt.Sprintf("sama dengan baris %d: tidak diimpor dua kali", row.DupOf)}}})
 		default:
 			if len(row.Warnings) > 0 {
-				warnOK++
 				warned = append(warned, reportRow{row.Line, row.Name, row.Warnings})
 			}
+			row.Req.Update = c.Update
 			if err := stream.Send(row.Req); err != nil {
 				if errors.Is(err, io.EOF) { // the server ended the stream; CloseAndRecv says why
 					_, err = stream.CloseAndRecv()
@@ -185,22 +187,20 @@ func (c *importCmd) Run(a *app) error {
 	}
 	progress("done")
 
-	var server []reportRow
-	for _, r := range resp.GetRejections() {
-		server = append(server, reportRow{Line: int(rows.csvRow(r.GetRow())),
-			Problems: []problem{{Field: csvField(r.GetField()), EN: r.GetReason(), ID: r.GetReason()}}})
-	}
-	if len(server) > 0 { // the server knows rows by number: read names and values from the file
-		if err := c.fill(server); err != nil {
-			return err
-		}
-		rejected = append(rejected, server...)
+	// The server lists each bad field of a row apart, by stream row; the reports
+	// give one line per spreadsheet row.
+	rejected = append(rejected, byLine(resp.GetRejections(), &rows)...)
+	warned = merge(warned, byLine(resp.GetWarnings(), &rows))
+	if err := c.fill(rejected, warned); err != nil { // the names of the server's rows, from the file
+		return err
 	}
 	slices.SortStableFunc(rejected, func(x, y reportRow) int { return cmp.Compare(x.Line, y.Line) })
-	slices.SortStableFunc(warned, func(x, y reportRow) int { return cmp.Compare(x.Line, y.Line) })
 	total := resp.GetRejected() + localRejected
-	fmt.Fprintf(a.stdout, "created: %d\nunchanged: %d\nwarned: %d\nduplicate: %d\nrejected: %d\n",
-		resp.GetCreated(), resp.GetUnchanged(), warnOK, dups, total)
+	fmt.Fprintf(a.stdout, "created: %d\nupdated: %d\nunchanged: %d\nchanged: %d\nwarned: %d\nduplicate: %d\nrejected: %d\n",
+		resp.GetCreated(), resp.GetUpdated(), resp.GetUnchanged(), resp.GetChanged(), int64(len(warned))-dups, dups, total)
+	if resp.GetChanged() > 0 {
+		fmt.Fprintf(a.stderr, "knkctl: %d members are registered with other data; nothing was changed for them: import again with --update to apply the file's values\n", resp.GetChanged())
+	}
 	for _, rep := range []struct {
 		rows       []reportRow
 		path, kind string
@@ -220,12 +220,54 @@ func (c *importCmd) Run(a *app) error {
 	return nil
 }
 
-// fill reads the roster again to give server-side rejections the row's name and
-// the rejected cells' values.
-func (c *importCmd) fill(reps []reportRow) error {
+// byLine groups the server's per-field problems (by stream row) into report rows
+// (by spreadsheet line), in line order.
+func byLine(problems []*knkv1.ImportRejection, rows *rowMap) []reportRow {
+	var out []reportRow
+	for _, r := range problems {
+		line := int(rows.csvRow(r.GetRow()))
+		if n := len(out); n == 0 || out[n-1].Line != line {
+			out = append(out, reportRow{Line: line})
+		}
+		reason := serverReasons[r.GetReason()]
+		if reason.ID == "" {
+			reason = problem{EN: r.GetReason(), ID: r.GetReason()}
+		}
+		out[len(out)-1].Problems = append(out[len(out)-1].Problems,
+			problem{Field: csvField(r.GetField()), Value: r.GetValue(), EN: reason.EN, ID: reason.ID})
+	}
+	slices.SortStableFunc(out, func(x, y reportRow) int { return cmp.Compare(x.Line, y.Line) })
+	return out
+}
+
+// merge joins two reports sorted by line, one line per row.
+func merge(a, b []reportRow) []reportRow {
+	out := append(a, b...)
+	slices.SortStableFunc(out, func(x, y reportRow) int { return cmp.Compare(x.Line, y.Line) })
+	var joined []reportRow
+	for _, r := range out {
+		if n := len(joined); n > 0 && joined[n-1].Line == r.Line {
+			joined[n-1].Problems = append(joined[n-1].Problems, r.Problems...)
+			continue
+		}
+		joined = append(joined, r)
+	}
+	return joined
+}
+
+// fill reads the roster again to give report rows without a name (the server's)
+// the row's name, and problems without a value the cell as written.
+func (c *importCmd) fill(reports ...[]reportRow) error {
 	byLine := map[int]*reportRow{}
-	for i := range reps {
-		byLine[reps[i].Line] = &reps[i]
+	for _, reps := range reports {
+		for i := range reps {
+			if reps[i].Name == "" && len(reps[i].Problems) > 0 && reps[i].Problems[0].Field != "" {
+				byLine[reps[i].Line] = &reps[i]
+			}
+		}
+	}
+	if len(byLine) == 0 {
+		return nil
 	}
 	rr, closeRoster, err := openRoster(c.File, c.Sheet)
 	if err != nil {
@@ -246,8 +288,14 @@ func (c *importCmd) fill(reps []reportRow) error {
 		}
 		rep.Name = row.Name
 		for i, p := range rep.Problems {
+			if p.Value != "" {
+				continue
+			}
 			v := rr.cell(p.Field)
-			if p.Field == colNIK {
+			switch {
+			case !utf8.ValidString(v): // cannot be shown as written
+				v = ""
+			case p.Field == colNIK:
 				v = lastFour(v)
 			}
 			rep.Problems[i].Value = v

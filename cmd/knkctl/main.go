@@ -20,7 +20,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -57,15 +56,22 @@ type cli struct {
 	Certificates certificatesCmd `cmd:"" help:"Issue, list, revoke and verify KNK certificates; verify needs no key."`
 	Forums       forumsCmd       `cmd:"" help:"Read the provincial Forums KNK and their members."`
 
+	Transfers transfersCmd `cmd:"" help:"Ask for, list, approve and reject transfers of cadres between federations."`
+
 	Bootstrap    bootstrapCmd    `cmd:"" help:"Create the admin organization and its first key directly in the database; prints only the secret."`
 	MigrateStore migrateStoreCmd `cmd:"" name:"migrate-store" help:"Copy a whole store (e.g. a SQLite file) into a new, empty one (e.g. PostgreSQL), and verify the counts."`
 }
 
 // Globals are the flags every command accepts.
 type Globals struct {
-	Addr    string        `env:"KNK_ADDR" default:"localhost:9090" help:"knkd gRPC address (${env})."`
-	Key     string        `env:"KNK_KEY" help:"API key; prefer the ${env} environment variable, since argv is visible in ps."`
-	Timeout time.Duration `default:"30s" help:"Deadline of each call (for import: of each row sent and of the final summary); 0 = none."`
+	Addr       string        `env:"KNK_ADDR" default:"localhost:9090" help:"knkd gRPC address (${env})."`
+	Key        string        `env:"KNK_KEY" hidden:"" help:"Refused on the command line: pass the API key in KNK_KEY or --key-file."`
+	KeyFile    string        `name:"key-file" env:"KNK_KEY_FILE" type:"existingfile" help:"File holding the API key (or set KNK_KEY; never on the command line, where ps shows it)."`
+	CA         string        `name:"ca" env:"KNK_CA" type:"existingfile" help:"PEM CA certificate(s) that knkd's TLS certificate must chain to (default: the system's roots)."`
+	Insecure   bool          `name:"insecure" help:"Connect without TLS (plaintext). Without it, knkctl uses TLS except to a loopback address."`
+	ClientCert string        `name:"client-cert" env:"KNK_CLIENT_CERT" type:"existingfile" help:"PEM client certificate, for a knkd started with --client-ca."`
+	ClientKey  string        `name:"client-key" env:"KNK_CLIENT_KEY" type:"existingfile" help:"PEM private key of --client-cert."`
+	Timeout    time.Duration `default:"30s" help:"Deadline of each call (for import: of each row sent and of the final summary); 0 = none."`
 }
 
 // app is what every command's Run receives: the I/O streams and a lazily dialled
@@ -75,6 +81,8 @@ type app struct {
 	g              *Globals
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	args           []string // the command line, to refuse secrets on it
+	plaintext      bool     // the connection does not use TLS
 	cc             *grpc.ClientConn
 }
 
@@ -111,22 +119,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return fmt.Errorf("%w (see knkctl --help)", err)
 	}
-	a := &app{ctx: ctx, g: &c.Globals, stdin: stdin, stdout: stdout, stderr: stderr}
+	if err := c.Globals.secrets(args); err != nil {
+		return err
+	}
+	a := &app{ctx: ctx, g: &c.Globals, stdin: stdin, stdout: stdout, stderr: stderr, args: args}
 	defer a.close()
-	return describe(kctx.Run(a))
+	err = describe(kctx.Run(a))
+	if err != nil && a.plaintext && strings.Contains(err.Error(), "server preface") {
+		err = fmt.Errorf("%w\n  knkd may be serving TLS: pass --ca FILE (or set KNK_CA)", err)
+	}
+	return err
 }
 
-// conn dials knkd once. The connection is plaintext, meant for loopback or a trusted
-// network; the API key is sent as `authorization: Bearer <key>` metadata.
+// conn dials knkd once, over TLS unless the address is loopback or --insecure is
+// given (see transport); the API key is sent as `authorization: Bearer <key>`
+// metadata.
 func (a *app) conn() (*grpc.ClientConn, error) {
 	if a.cc != nil {
 		return a.cc, nil
 	}
-	if a.g.Key != "" && !loopback(a.g.Addr) {
+	creds, err := a.g.transport()
+	if err != nil {
+		return nil, err
+	}
+	a.plaintext = creds.Info().SecurityProtocol != "tls"
+	if a.g.Key != "" && !loopback(a.g.Addr) && a.plaintext {
 		fmt.Fprintf(a.stderr, "knkctl: warning: sending the API key without TLS to %s\n", a.g.Addr)
 	}
 	cc, err := grpc.NewClient(a.g.Addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)), // large import summaries
 	)
 	if err != nil {
@@ -278,7 +299,7 @@ func describe(err error) error {
 		}
 	}
 	if st.Code() == codes.Unauthenticated {
-		b.WriteString("\n  hint: give your API key in the KNK_KEY environment variable (or --key); an admin makes one with 'knkctl keys create ORG'")
+		b.WriteString("\n  hint: give your API key in the KNK_KEY environment variable (or --key-file); an admin makes one with 'knkctl keys create ORG'")
 	}
 	return errors.New(b.String())
 }

@@ -41,7 +41,7 @@ func TestE2EAccessLogAndExport(t *testing.T) {
 	}
 	b, _ := os.ReadFile(file)
 	var x struct {
-		Cadre     struct{ Nik string } `json:"cadre"`
+		Cadre     struct{ Nik string }      `json:"cadre"`
 		AccessLog []struct{ Method string } `json:"access_log"`
 	}
 	if err := json.Unmarshal(b, &x); err != nil || x.Cadre.Nik != "3171055508900004" || len(x.AccessLog) != 2 ||
@@ -51,12 +51,12 @@ func TestE2EAccessLogAndExport(t *testing.T) {
 	if !strings.Contains(stderr, "2 access-log entries") || strings.Contains(stderr, "3171055508900004") {
 		t.Errorf("stderr = %q", stderr)
 	}
-	if _, _, err := e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key", fed, "cadres", "export", c.Name, "--out", file); err == nil {
+	if _, _, err := e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key-file", testKeyFile(t, fed), "cadres", "export", c.Name, "--out", file); err == nil {
 		t.Error("export overwrote an existing file")
 	}
 	// Another federation: not found, and no file.
 	other2 := filepath.Join(t.TempDir(), "x.json")
-	_, stderr, err = e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key", other, "cadres", "export", c.Name, "--out", other2)
+	_, stderr, err = e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key-file", testKeyFile(t, other), "cadres", "export", c.Name, "--out", other2)
 	if err == nil || !strings.Contains(err.Error()+stderr, "not found") {
 		t.Errorf("export by another federation: %v %s", err, stderr)
 	}

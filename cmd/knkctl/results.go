@@ -390,9 +390,13 @@ func firstUnoffered(res *knkv1.SessionResult, offered map[string]bool) string {
 // cadre "" and the reason, which never quotes the NIK; err is for failures that stop
 // the import (unreachable server, bad key, …).
 func lookupNIK(a *app, client knkv1.CadreServiceClient, nik string) (cadre, reason string, err error) {
-	ctx, cancel := a.call()
-	defer cancel()
-	c, err := client.LookupCadre(ctx, &knkv1.LookupCadreRequest{Nik: nik})
+	var c *knkv1.Cadre
+	err = waitRetryInfo(a, func() (err error) {
+		ctx, cancel := a.call()
+		defer cancel()
+		c, err = client.LookupCadre(ctx, &knkv1.LookupCadreRequest{Nik: nik})
+		return err
+	})
 	if err == nil {
 		return c.GetName(), "", nil
 	}
@@ -405,6 +409,34 @@ func lookupNIK(a *app, client knkv1.CadreServiceClient, nik string) (cadre, reas
 		return "", msg, nil
 	}
 	return "", "", err
+}
+
+// waitRetryInfo runs call again after the delay of a RESOURCE_EXHAUSTED answer
+// that carries a RetryInfo (the server's per-key limit on NIK lookups), saying so
+// on stderr, until it gets another answer or the command is interrupted.
+func waitRetryInfo(a *app, call func() error) error {
+	for {
+		err := call()
+		st, _ := status.FromError(err)
+		if st.Code() != codes.ResourceExhausted {
+			return err
+		}
+		var delay time.Duration
+		for _, d := range st.Details() {
+			if ri, ok := d.(*errdetails.RetryInfo); ok {
+				delay = ri.GetRetryDelay().AsDuration()
+			}
+		}
+		if delay <= 0 {
+			return err
+		}
+		fmt.Fprintf(a.stderr, "the server limits NIK lookups per key: waiting %s\n", delay)
+		select {
+		case <-a.ctx.Done():
+			return a.ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 }
 
 // refusal is why the server refused one result of a RecordResults call.

@@ -80,6 +80,20 @@ func StaleEtag(name string) error {
 	return Error(codes.Aborted, "STALE_ETAG", name+" was changed by someone else: read it again and retry with the new etag")
 }
 
+// Updated is the error of a conditional update of name that reported whether it
+// matched (ok) and failed with err: err itself when there is one (a real database
+// or cancellation error is never hidden behind a status), ABORTED when the etag
+// no longer matched, nil otherwise.
+func Updated(name string, ok bool, err error) error {
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return StaleEtag(name)
+	}
+	return nil
+}
+
 // StoreError maps a store error about the resource name to a status: ErrNotFound
 // to NOT_FOUND, ErrConflict to ALREADY_EXISTS, status errors unchanged, anything
 // else unchanged too (the recovery interceptor turns it into INTERNAL).

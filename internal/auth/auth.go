@@ -106,6 +106,11 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.CadreService/LookupCadre":   all,
 	"/knk.v1.CadreService/ImportCadres":  writers,
 
+	"/knk.v1.CadreService/RequestTransfer":      writers,
+	"/knk.v1.CadreService/ListTransferRequests": writers,
+	"/knk.v1.CadreService/ApproveTransfer":      writers,
+	"/knk.v1.CadreService/RejectTransfer":       writers,
+
 	"/knk.v1.TrainingService/CreateSession":    trainers,
 	"/knk.v1.TrainingService/GetSession":       all,
 	"/knk.v1.TrainingService/ListSessions":     all,

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/knk-id/knk/internal/api"
 	"github.com/knk-id/knk/internal/auth"
+	"github.com/knk-id/knk/internal/ratelimit"
 )
 
 const requestIDKey = "x-request-id"
@@ -25,11 +27,22 @@ type authenticator interface {
 	Authenticate(ctx context.Context, secret string) (auth.Principal, error)
 }
 
-// call is what every interceptor does around a handler: take or make a request
-// id, authenticate and authorise the key, run the handler, turn unexpected errors
-// into INTERNAL, and log one line without request data (so never a NIK).
-func call(ctx context.Context, log *slog.Logger, keys authenticator, method string,
-	run func(context.Context) error) (err error) {
+// guard is what every interceptor does around a handler: take or make a request
+// id, find the client's address, authenticate and authorise the key, apply the
+// abuse limits, run the handler, turn unexpected errors into INTERNAL, and log
+// one line without request data (so never a NIK), with the client address.
+type guard struct {
+	log     *slog.Logger
+	keys    authenticator
+	proxies Proxies
+	// anonymous limits calls without a key to public methods, per client
+	// address; failedAuth limits calls with a key that is not valid.
+	anonymous, failedAuth *ratelimit.Limiter
+	// publicReflection lets reflection answer without a key.
+	publicReflection bool
+}
+
+func (g *guard) call(ctx context.Context, method string, run func(context.Context) error) (err error) {
 	start := time.Now()
 	md, _ := metadata.FromIncomingContext(ctx)
 	reqID := first(md, requestIDKey)
@@ -38,36 +51,55 @@ func call(ctx context.Context, log *slog.Logger, keys authenticator, method stri
 	}
 	grpc.SetHeader(ctx, metadata.Pairs(requestIDKey, reqID))
 	ctx = auth.WithRequestID(ctx, reqID)
+	client, internalCall := g.proxies.grpcClient(ctx, md)
+	clientAttr := client.String()
+	if internalCall {
+		clientAttr = "knkd"
+	}
 	var org string
 	defer func() {
 		if p := recover(); p != nil {
-			log.Error("panic", "request_id", reqID, "method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			g.log.Error("panic", "request_id", reqID, "method", method, "client", clientAttr, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			err = status.Error(codes.Internal, "internal error (request id "+reqID+")")
 		}
 		code := status.Code(err)
-		attrs := []slog.Attr{slog.String("request_id", reqID), slog.String("method", method), slog.String("org", org),
-			slog.String("code", code.String()), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000)}
+		attrs := []slog.Attr{slog.String("request_id", reqID), slog.String("method", method), slog.String("client", clientAttr),
+			slog.String("org", org), slog.String("code", code.String()),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000)}
 		switch code {
 		case codes.Internal, codes.Unknown, codes.DataLoss:
-			log.LogAttrs(ctx, slog.LevelError, "call failed", append(attrs, slog.String("cause", err.Error()))...)
+			g.log.LogAttrs(ctx, slog.LevelError, "call failed", append(attrs, slog.String("cause", err.Error()))...)
 		default:
-			log.LogAttrs(ctx, slog.LevelInfo, "call", attrs...)
+			g.log.LogAttrs(ctx, slog.LevelInfo, "call", attrs...)
 		}
 	}()
 
-	// A public method needs no key, but one that is sent is checked: some public
-	// answers show a keyed caller more (VerifyCertificate shows the holder).
-	secret, ok := strings.CutPrefix(first(md, "authorization"), "Bearer ")
-	if public := auth.Public(method); !public || (ok && secret != "") {
-		if !ok || secret == "" {
-			return api.Error(codes.Unauthenticated, "MISSING_KEY", "this call needs an API key: send 'authorization: Bearer <key>'")
+	// "authorization: Bearer <key>"; anything else in the header is a wrong key.
+	key := strings.TrimSpace(strings.TrimPrefix(first(md, "authorization"), "Bearer "))
+	public := auth.Public(method) && (g.publicReflection || !reflectionMethod(method))
+	switch {
+	case public && key == "":
+		if !internalCall && anonymousLimited(method) {
+			if err := allow(g.anonymous, client, "calls without an API key"); err != nil {
+				return err
+			}
 		}
-		p, err := keys.Authenticate(ctx, secret)
+	case key == "":
+		return api.Error(codes.Unauthenticated, "MISSING_KEY", "this call needs an API key: send 'authorization: Bearer <key>'")
+	default:
+		// A key is checked even on a public method: a keyed caller is not held to
+		// the anonymous limit, and a public method may show a keyed caller more.
+		p, err := g.keys.Authenticate(ctx, key)
+		if status.Code(err) == codes.Unauthenticated && !internalCall {
+			if err := allow(g.failedAuth, client, "calls with a wrong API key"); err != nil {
+				return err
+			}
+		}
 		if err != nil {
 			return internal(err, reqID)
 		}
 		org = p.OrgName()
-		if !public && !auth.Allowed(method, p.Kind) {
+		if !public && !reflectionMethod(method) && !auth.Allowed(method, p.Kind) {
 			return api.Denied("your key's role may not call " + method[strings.LastIndex(method, "/")+1:])
 		}
 		ctx = auth.WithPrincipal(ctx, p)
@@ -75,17 +107,22 @@ func call(ctx context.Context, log *slog.Logger, keys authenticator, method stri
 	return internal(run(ctx), reqID)
 }
 
-// internal keeps status errors and context errors and hides anything else behind
-// INTERNAL; the cause is logged by call.
+// internal keeps status errors returned as such, turns context errors into
+// CANCELLED or DEADLINE_EXCEEDED, and hides anything else behind INTERNAL with a
+// generic message; call logs the cause. An error that merely wraps or joins a
+// status (errors.Join(dbErr, api.StaleEtag(…))) is not a status: it is INTERNAL.
 func internal(err error, reqID string) error {
 	if err == nil {
 		return nil
 	}
-	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+	if se, ok := err.(interface{ GRPCStatus() *status.Status }); ok && se.GRPCStatus().Code() != codes.Unknown {
 		return err
 	}
-	if st := status.FromContextError(err); st.Code() != codes.Unknown {
-		return st.Err()
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "the call was cancelled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "the call's deadline passed before it finished")
 	}
 	return &internalError{cause: err, reqID: reqID}
 }
@@ -109,24 +146,20 @@ func first(md metadata.MD, key string) string {
 	return ""
 }
 
-func unaryInterceptor(log *slog.Logger, keys authenticator) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		var resp any
-		err := call(ctx, log, keys, info.FullMethod, func(ctx context.Context) error {
-			var err error
-			resp, err = handler(ctx, req)
-			return err
-		})
-		return resp, err
-	}
+func (g *guard) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	var resp any
+	err := g.call(ctx, info.FullMethod, func(ctx context.Context) error {
+		var err error
+		resp, err = handler(ctx, req)
+		return err
+	})
+	return resp, err
 }
 
-func streamInterceptor(log *slog.Logger, keys authenticator) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		return call(ss.Context(), log, keys, info.FullMethod, func(ctx context.Context) error {
-			return handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
-		})
-	}
+func (g *guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return g.call(ss.Context(), info.FullMethod, func(ctx context.Context) error {
+		return handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
+	})
 }
 
 type wrappedStream struct {

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,6 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -51,6 +51,9 @@ type Config struct {
 	ValidYears int
 	// ExpiryInterval is how often the expiry sweep runs; negative disables it.
 	ExpiryInterval time.Duration
+	// NIKChecksPerMinute bounds, per API key, the answers that tell whether a NIK
+	// is registered (default 120; negative: no limit).
+	NIKChecksPerMinute int
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
 	// AccessLogRetention is how long access-log entries are kept (default 2 years).
@@ -61,6 +64,30 @@ type Config struct {
 	// NIKHashKeyFile holds the key of the hash that replaces erased NIKs; empty
 	// means a file beside a SQLite database (on PostgreSQL: no erasure).
 	NIKHashKeyFile string
+	// Edge is TLS, abuse limits and the API surface (tls.go, abuse.go).
+	Edge
+}
+
+// Edge is how knkd faces the network.
+type Edge struct {
+	// TLSCert and TLSKey are PEM files served on both ports (reloaded on SIGHUP
+	// or when they change); both empty means plaintext.
+	TLSCert, TLSKey string
+	// ClientCA, when set, is a PEM file of the CAs whose client certificates the
+	// gRPC port requires (internal services); the REST port stays open.
+	ClientCA string
+	// AllowPlaintext lets knkd listen off loopback without TLS.
+	AllowPlaintext bool
+	// PublicReflection lets gRPC reflection answer without a key.
+	PublicReflection bool
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies Proxies
+	// AnonymousLimit limits calls without a key to public methods and pages, per
+	// client address; FailedAuthLimit limits calls with a wrong key.
+	AnonymousLimit, FailedAuthLimit Limit
+	// TLSReloadInterval is how often the TLS files are checked for changes
+	// (default 5s).
+	TLSReloadInterval time.Duration
 }
 
 // Server is a running knkd.
@@ -73,6 +100,9 @@ type Server struct {
 	grpcLis  net.Listener
 	httpLis  net.Listener
 	gwClient *grpc.ClientConn
+	gwLis    *gatewayListener
+	tls      *tlsSetup
+	guard    *guard
 	certs    *certificate.Service
 	access   *access.Log
 	privacy  *privacy.Service
@@ -100,6 +130,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.ExpiryInterval == 0 {
 		cfg.ExpiryInterval = time.Minute
 	}
+	if cfg.NIKChecksPerMinute == 0 {
+		cfg.NIKChecksPerMinute = 120
+	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
@@ -108,6 +141,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if cfg.EraseAfter == 0 {
 		cfg.EraseAfter = privacy.DefaultEraseAfter
+	}
+	if cfg.TLSReloadInterval == 0 {
+		cfg.TLSReloadInterval = 5 * time.Second
 	}
 	s := &Server{cfg: cfg, stopping: make(chan struct{})}
 	defer func() {
@@ -118,10 +154,16 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.db, err = db.Open(ctx, cfg.DB); err != nil {
 		return nil, err
 	}
+	if s.tls, err = newTLS(cfg); err != nil {
+		return nil, err
+	}
 	orgs := &organization.Service{DB: s.db, Now: cfg.Now}
+	s.guard = &guard{log: cfg.Logger, keys: orgs, proxies: cfg.TrustedProxies, publicReflection: cfg.PublicReflection,
+		anonymous:  cfg.AnonymousLimit.limiter(DefaultAnonymousLimit, cfg.Now),
+		failedAuth: cfg.FailedAuthLimit.limiter(DefaultFailedAuthLimit, cfg.Now)}
 	s.grpc = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(unaryInterceptor(cfg.Logger, orgs)),
-		grpc.ChainStreamInterceptor(streamInterceptor(cfg.Logger, orgs)),
+		grpc.ChainUnaryInterceptor(s.guard.unary),
+		grpc.ChainStreamInterceptor(s.guard.stream),
 	)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
 	s.access = access.New(s.db, cfg.Now)
@@ -129,7 +171,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge, Access: s.access, NIKKey: nikKey}
+	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge,
+		Guard: cadre.NewGuard(cfg.NIKChecksPerMinute, cfg.Logger, cfg.Now), Access: s.access, NIKKey: nikKey}
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
 	train := &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark}
 	knkv1.RegisterTrainingServiceServer(s.grpc, train)
@@ -142,7 +185,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("re-sign certificates with verification codes: %w", err)
 	}
 	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)
-	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs})
+	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs, Scope: cadre.ScopeSQL})
 	events := &event.Service{DB: s.db, Stopping: s.stopping}
 	knkv1.RegisterEventServiceServer(s.grpc, events)
 	s.privacy = &privacy.Service{DB: s.db, Cadres: cadres, Training: train, Certs: s.certs, Events: events,
@@ -165,16 +208,23 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, err
 	}
+	if err := checkPlaintext(s.tls, cfg.AllowPlaintext, s.grpcLis, s.httpLis); err != nil {
+		return nil, err
+	}
+	if s.tls != nil {
+		s.grpcLis = tls.NewListener(s.grpcLis, s.tls.grpc)
+	}
 	gw, err := s.gateway(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.http = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.edgeHandler(gw), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
-// gateway returns the REST handler. It calls the gRPC server over loopback, so
-// every REST call passes through the same interceptors as a gRPC call.
+// gateway returns the REST handler. It calls the gRPC server through an
+// in-process listener, so every REST call passes through the same interceptors
+// as a gRPC call.
 func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
@@ -187,12 +237,16 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 			}
 			return runtime.DefaultHeaderMatcher(key)
 		}),
+		runtime.WithMetadata(gatewayMetadata),
+		runtime.WithErrorHandler(httpError),
+		runtime.WithRoutingErrorHandler(routingError),
+		runtime.WithMiddlewares(matchProbe),
 	)
 	var err error
-	s.gwClient, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	s.gwLis = newGatewayListener()
+	s.gwClient, err = s.gwLis.dial(
 		// An import summary lists every rejected row: let a large one through.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)))
 	if err != nil {
 		return nil, err
 	}
@@ -244,8 +298,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	log := s.cfg.Logger
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.grpc.Serve(s.grpcLis) })
+	g.Go(func() error { return s.grpc.Serve(s.gwLis) })
+	if s.tls != nil {
+		hup := sighup() // before the first log line, so a SIGHUP after it always reloads
+		g.Go(func() error {
+			s.tls.certs.watch(gctx, hup, s.cfg.TLSReloadInterval)
+			return nil
+		})
+	}
 	g.Go(func() error {
-		if err := s.http.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.serveHTTP(); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -277,7 +339,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return httpErr
 	})
-	log.Info("knkd serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr(), "store", s.db.Engine())
+	log.Info("knkd serving", s.servingAttrs()...)
 	err := g.Wait()
 	return errors.Join(err, s.close())
 }
@@ -291,6 +353,9 @@ func (s *Server) close() error {
 		if l != nil {
 			l.Close()
 		}
+	}
+	if s.gwLis != nil {
+		s.gwLis.Close()
 	}
 	if s.access != nil {
 		s.access.Close() // after the servers: every answered read's entry is written

@@ -75,7 +75,7 @@ func TestHealthIsServing(t *testing.T) {
 
 func TestReflectionListsTheServices(t *testing.T) {
 	e := testenv.Start(t)
-	stream, err := reflectionpb.NewServerReflectionClient(e.Conn).ServerReflectionInfo(context.Background())
+	stream, err := reflectionpb.NewServerReflectionClient(e.Conn).ServerReflectionInfo(testenv.Ctx(e.AdminKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestReflectionListsTheServices(t *testing.T) {
 	}
 	resp, err := stream.Recv()
 	if err != nil {
-		t.Fatalf("reflection without a key: %v", err)
+		t.Fatalf("reflection with a key: %v", err)
 	}
 	var got []string
 	for _, s := range resp.GetListServicesResponse().GetService() {

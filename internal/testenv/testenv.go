@@ -52,7 +52,9 @@ func (c *Clock) Advance(d time.Duration) {
 type Env struct {
 	Server   *server.Server
 	Conn     *grpc.ClientConn
-	BaseURL  string // http://127.0.0.1:port
+	BaseURL  string       // http://127.0.0.1:port, or https:// with TLS
+	HTTP     *http.Client // REST client (trusting the test CA with TLS)
+	TLS      *TLSFiles    // the test CA and certificates, when knkd serves TLS
 	AdminKey string
 	DBPath   string // the store: a SQLite file path or a postgres:// DSN
 	Clock    *Clock
@@ -91,12 +93,29 @@ type Config = server.Config
 // StartWith runs knkd on path with the test configuration changed by edit.
 func StartWith(t testing.TB, path string, edit func(*Config)) *Env {
 	t.Helper()
-	e := &Env{DBPath: path, Clock: &Clock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}, logs: &syncWriter{w: &bytes.Buffer{}}}
+	return start(t, path, nil, edit)
+}
+
+// StartTLS runs knkd serving TLS with the certificates of f on a fresh store;
+// Env.Conn and Env.REST use TLS (Env.Conn with f's client certificate when
+// edit sets a ClientCA).
+func StartTLS(t testing.TB, f *TLSFiles, edit func(*Config)) *Env {
+	t.Helper()
+	return start(t, dbtest.DSN(t, dbtest.Engine()), f, edit)
+}
+
+func start(t testing.TB, path string, f *TLSFiles, edit func(*Config)) *Env {
+	t.Helper()
+	e := &Env{DBPath: path, Clock: &Clock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}, logs: &syncWriter{w: &bytes.Buffer{}},
+		HTTP: http.DefaultClient, TLS: f}
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := server.Config{
 		DB: path, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Now:    e.Clock.Now, ShutdownTimeout: 5 * time.Second, ExpiryInterval: 20 * time.Millisecond,
+	}
+	if f != nil {
+		cfg.TLSCert, cfg.TLSKey = f.ServerCert, f.ServerKey
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -109,7 +128,11 @@ func StartWith(t testing.TB, path string, edit func(*Config)) *Env {
 	e.Server, e.BaseURL, e.stopped = srv, "http://"+srv.HTTPAddr(), make(chan error, 1)
 	go func() { e.stopped <- srv.Serve(ctx) }()
 	e.stop = cancel
-	e.Conn, err = grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if f != nil {
+		e.BaseURL, e.HTTP, creds = "https://"+srv.HTTPAddr(), f.HTTPClient(), f.GRPCCredentials(cfg.ClientCA != "")
+	}
+	e.Conn, err = grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +217,7 @@ func (e *Env) REST(t testing.TB, method, path, key string, body any) Response {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.HTTP.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

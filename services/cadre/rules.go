@@ -2,6 +2,9 @@ package cadre
 
 import (
 	"net/mail"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/proto"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +47,7 @@ func normalize(in *knkv1.Cadre, now time.Time, minAge int) (*knkv1.Cadre, api.Vi
 		}
 		if b := strings.TrimSpace(in.GetBirthDate()); b != "" && b != c.BirthDate {
 			if _, err := time.Parse(time.DateOnly, b); err != nil {
-				v.Add("birth_date", "must be a date written YYYY-MM-DD")
+				v.Add("birth_date", badDateFormat)
 			} else {
 				v.Add("birth_date", "does not match the birth date encoded in the NIK (digits 7-12)")
 			}
@@ -141,12 +144,115 @@ func populated(c *knkv1.Cadre) []string {
 	return paths
 }
 
-// sameData reports whether an import row repeats what is stored.
-func sameData(a, b *knkv1.Cadre) bool {
-	return a.Nik == b.Nik && a.DisplayName == b.DisplayName && a.Phone == b.Phone &&
-		a.Email == b.Email && a.ProvinceCode == b.ProvinceCode && a.Regency == b.Regency &&
-		a.GetEmployer().GetName() == b.GetEmployer().GetName() &&
-		a.GetEmployer().GetNib() == b.GetEmployer().GetNib() &&
-		a.Federation == b.Federation && a.UnionMemberNumber == b.UnionMemberNumber &&
-		a.BpjsKpj == b.BpjsKpj
+// badDateFormat is the violation of a birth date that is not a date at all (one
+// that is a date but disagrees with the NIK may mean the NIK is wrong).
+const badDateFormat = "must be a date written YYYY-MM-DD"
+
+// leftOut says which violations an import may settle by leaving the value out:
+// optional values that cannot be read. A birth date or gender that disagrees
+// with the NIK is not among them, since the NIK itself may be what is wrong.
+func leftOut(fv *errdetails.BadRequest_FieldViolation) bool {
+	switch fv.Field {
+	case "phone", "email", "regency", "employer.name", "employer.nib", "union_member_number", "bpjs_kpj":
+		return true
+	case "birth_date":
+		return fv.Description == badDateFormat
+	}
+	return false
+}
+
+// lenient is normalize for an import row: when every problem is an optional
+// value that cannot be read, the row is taken without those values and the
+// problems are returned as warnings; otherwise the problems are the row's.
+func lenient(in *knkv1.Cadre, now time.Time, minAge int) (c *knkv1.Cadre, problems, warnings api.Violations) {
+	c, v := normalize(in, now, minAge)
+	if len(v) == 0 || !all(v, leftOut) {
+		return c, v, nil
+	}
+	without := proto.Clone(in).(*knkv1.Cadre)
+	for _, fv := range v {
+		setField(without, fv.Field, "")
+	}
+	c, problems = normalize(without, now, minAge)
+	return c, problems, v
+}
+
+func all[T any](s []T, f func(T) bool) bool {
+	for _, x := range s {
+		if !f(x) {
+			return false
+		}
+	}
+	return true
+}
+
+// field is the value of a registration field of c, by its path.
+func field(c *knkv1.Cadre, path string) string {
+	switch path {
+	case "display_name":
+		return c.GetDisplayName()
+	case "nik":
+		return c.GetNik()
+	case "birth_date":
+		return c.GetBirthDate()
+	case "gender":
+		return c.GetGender().String()
+	case "phone":
+		return c.GetPhone()
+	case "email":
+		return c.GetEmail()
+	case "province_code":
+		return c.GetProvinceCode()
+	case "regency":
+		return c.GetRegency()
+	case "employer.name":
+		return c.GetEmployer().GetName()
+	case "employer.nib":
+		return c.GetEmployer().GetNib()
+	case "union_member_number":
+		return c.GetUnionMemberNumber()
+	case "bpjs_kpj":
+		return c.GetBpjsKpj()
+	case "federation":
+		return c.GetFederation()
+	}
+	return ""
+}
+
+// setField sets a text registration field of c by its path.
+func setField(c *knkv1.Cadre, path, value string) {
+	src := &knkv1.Cadre{Employer: &knkv1.Employer{}}
+	switch path {
+	case "birth_date":
+		c.BirthDate = value
+		return
+	case "employer.name":
+		src.Employer.Name = value
+	case "employer.nib":
+		src.Employer.Nib = value
+	}
+	src.DisplayName, src.Phone, src.Email, src.ProvinceCode, src.Regency = value, value, value, value, value
+	src.UnionMemberNumber, src.BpjsKpj = value, value
+	applyMask(c, src, []string{path})
+}
+
+// given lists the update paths of the values an import row gives: an empty cell
+// means "not given", so it never erases a stored value.
+func given(c *knkv1.Cadre) []string {
+	var paths []string
+	for _, p := range []string{"display_name", "phone", "email", "province_code", "regency", "employer.name",
+		"employer.nib", "union_member_number", "bpjs_kpj"} {
+		if field(c, p) != "" {
+			paths = append(paths, p)
+		}
+	}
+	return paths
+}
+
+// differs reports whether applying an import row's given values would change
+// the stored cadre.
+func differs(stored, row *knkv1.Cadre) bool {
+	next := proto.Clone(stored).(*knkv1.Cadre)
+	applyMask(next, row, given(row))
+	return !proto.Equal(next, stored)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/knk-id/knk/internal/api"
 	"github.com/knk-id/knk/internal/auth"
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/disclosure"
 	"github.com/knk-id/knk/internal/idn"
 	"github.com/knk-id/knk/internal/topic"
 	"github.com/knk-id/knk/services/access"
@@ -39,6 +40,8 @@ type Service struct {
 	MinAge int
 	// ImportBatch is how many roster rows share one transaction (default 1000).
 	ImportBatch int
+	// Guard limits each key's NIK checks (nil: no limit).
+	Guard *Guard
 	// Access is the access trail every read of personal data is recorded in.
 	Access *access.Log
 	// NIKKey keys the hash that replaces the NIK of an erased cadre; without it
@@ -53,9 +56,16 @@ var errNIKTaken = errors.New("nik taken")
 // statusOf maps errors of this service to gRPC status.
 func statusOf(name string, err error) error {
 	if errors.Is(err, errNIKTaken) {
-		return api.Error(codes.AlreadyExists, "NIK_REGISTERED", "a cadre with this NIK is already registered")
+		return api.Error(codes.AlreadyExists, "NIK_REGISTERED",
+			"a cadre with this NIK is already registered; if the person has joined your federation, ask for a transfer (POST /v1/cadres:requestTransfer)")
 	}
 	return api.StoreError(name, err)
+}
+
+// errNoSuchNIK is the one answer of LookupCadre for a NIK that is not registered
+// and for one registered outside the caller's scope.
+func errNoSuchNIK() error {
+	return api.Error(codes.NotFound, "NOT_FOUND", "no cadre with this NIK is registered within the scope of your key")
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
@@ -74,6 +84,9 @@ func (s *Service) CreateCadre(ctx context.Context, req *knkv1.CreateCadreRequest
 		v.Add("request_id", "must be at most 128 characters")
 	}
 	if err := prefixed("cadre.", v, "request_id").Err(); err != nil {
+		return nil, err
+	}
+	if err := s.Guard.Wait(p); err != nil {
 		return nil, err
 	}
 	c.Name = "cadres/" + ulid.Make().String()
@@ -100,6 +113,11 @@ func (s *Service) CreateCadre(ctx context.Context, req *knkv1.CreateCadreRequest
 		}
 		return nil
 	})
+	if errors.Is(err, errNIKTaken) {
+		if err := s.Guard.Taken(p); err != nil {
+			return nil, err
+		}
+	}
 	if err != nil {
 		return nil, statusOf(c.Name, err)
 	}
@@ -142,26 +160,9 @@ func prefixed(prefix string, v api.Violations, topLevel ...string) api.Violation
 	return v
 }
 
-// canSee refuses a principal whose scope does not cover the cadre: a federation
-// sees the cadres it enrolled, a provincial unit those of its province.
-func canSee(p auth.Principal, c *knkv1.Cadre) error {
-	switch {
-	case p.Kind == auth.Admin:
-		return nil
-	case p.Kind == auth.Federation && c.Federation == p.OrgName():
-		return nil
-	case p.Kind != auth.Federation && p.InProvince(c.ProvinceCode):
-		return nil
-	}
-	return api.Denied("this cadre is outside the scope of your key")
-}
-
-// present is the cadre as p may see it: the NIK is masked for everyone except
-// admin and the enrolling federation.
+// present is the cadre as p may see it, by the disclosure table.
 func present(p auth.Principal, c *knkv1.Cadre) *knkv1.Cadre {
-	if p.Kind != auth.Admin && c.Federation != p.OrgName() {
-		c.Nik = idn.MaskNIK(c.Nik)
-	}
+	disclosure.Apply(c, disclosure.Of(p, c.Federation, ""))
 	return c
 }
 
@@ -194,14 +195,33 @@ func (s *Service) GetForUpdate(ctx context.Context, tx *db.Tx, name string) (*kn
 	return c, statusOf(name, tx.Translate(err))
 }
 
-// GetCadre returns one cadre.
-func (s *Service) GetCadre(ctx context.Context, req *knkv1.GetCadreRequest) (*knkv1.Cadre, error) {
-	p, _ := auth.FromContext(ctx)
-	c, err := s.Get(ctx, s.DB, req.GetName())
+// GetVisible returns the cadre name, unmasked, for other services acting for p:
+// a cadre outside p's scope is NOT_FOUND exactly like one that does not exist.
+func (s *Service) GetVisible(ctx context.Context, q db.Querier, p auth.Principal, name string) (*knkv1.Cadre, error) {
+	cid, err := parseName("cadre", name)
 	if err != nil {
 		return nil, err
 	}
-	if err := canSee(p, c); err != nil {
+	c, err := getVisible(ctx, q, p, "id", cid, "")
+	return c, statusOf(name, s.DB.Translate(err))
+}
+
+// GetVisibleForUpdate is GetVisible in a write transaction; it locks the row
+// until tx ends.
+func (s *Service) GetVisibleForUpdate(ctx context.Context, tx *db.Tx, p auth.Principal, name string) (*knkv1.Cadre, error) {
+	cid, err := parseName("cadre", name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := getVisible(ctx, tx, p, "id", cid, tx.ForUpdate())
+	return c, statusOf(name, tx.Translate(err))
+}
+
+// GetCadre returns one cadre in the caller's scope.
+func (s *Service) GetCadre(ctx context.Context, req *knkv1.GetCadreRequest) (*knkv1.Cadre, error) {
+	p, _ := auth.FromContext(ctx)
+	c, err := s.GetVisible(ctx, s.DB, p, req.GetName())
+	if err != nil {
 		return nil, err
 	}
 	if err := s.trail(ctx, "GetCadre", p, c); err != nil {
@@ -210,20 +230,24 @@ func (s *Service) GetCadre(ctx context.Context, req *knkv1.GetCadreRequest) (*kn
 	return present(p, c), nil
 }
 
-// LookupCadre finds a cadre by NIK.
+// LookupCadre finds a cadre by NIK within the caller's scope. A NIK that is not
+// registered and one registered outside the scope get the same NOT_FOUND from
+// the same single query; every call spends one of the key's NIK checks.
 func (s *Service) LookupCadre(ctx context.Context, req *knkv1.LookupCadreRequest) (*knkv1.Cadre, error) {
 	p, _ := auth.FromContext(ctx)
-	if _, err := idn.ParseNIK(req.GetNik(), s.Now()); err != nil {
+	nik := idn.CleanNIK(req.GetNik())
+	if _, err := idn.ParseNIK(nik, s.Now()); err != nil {
 		return nil, api.Invalid("nik", err.Error())
 	}
-	c, err := getByNIK(ctx, s.DB, req.GetNik())
-	if err = s.DB.Translate(err); errors.Is(err, db.ErrNotFound) {
-		return nil, api.Error(codes.NotFound, "NOT_FOUND", "no cadre is registered with this NIK")
-	}
-	if err != nil {
+	if err := s.Guard.Spend(p); err != nil {
 		return nil, err
 	}
-	if err := canSee(p, c); err != nil {
+	c, err := getVisible(ctx, s.DB, p, "nik", nik, "")
+	if err = s.DB.Translate(err); errors.Is(err, db.ErrNotFound) {
+		s.Guard.Miss(ctx, p)
+		return nil, errNoSuchNIK()
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := s.trail(ctx, "LookupCadre", p, c); err != nil {
@@ -265,6 +289,9 @@ func (s *Service) ListCadres(ctx context.Context, req *knkv1.ListCadresRequest) 
 		return nil, api.Denied("your key covers province " + p.Province + " only")
 	case p.Kind != auth.Admin && p.Province != "":
 		f.province = p.Province
+	}
+	if req.GetFederation() != "" && !disclosure.Visible("knk.v1.Cadre", "federation", disclosure.Of(p, f.federation, "")) {
+		return nil, api.Denied("your key's role does not see cadres' federations, so it cannot list by federation")
 	}
 	after, err := api.DecodePageToken(req.GetPageToken(), f.province, f.federation, f.state, f.topic)
 	if err != nil {
@@ -320,25 +347,8 @@ func (s *Service) UpdateCadre(ctx context.Context, req *knkv1.UpdateCadreRequest
 		if err != nil {
 			return err
 		}
-		next := proto.Clone(cur).(*knkv1.Cadre)
-		applyMask(next, req.GetCadre(), paths)
-		norm, v := normalize(next, now, 0) // the minimum age applies at registration only
-		if err := prefixed("cadre.", v).Err(); err != nil {
-			return err
-		}
-		next.DisplayName, next.Phone, next.Email = norm.DisplayName, norm.Phone, norm.Email
-		next.ProvinceCode, next.Regency, next.Employer = norm.ProvinceCode, norm.Regency, norm.Employer
-		next.UnionMemberNumber, next.BpjsKpj = norm.UnionMemberNumber, norm.BpjsKpj
-		if next.ProvinceCode != cur.ProvinceCode {
-			if next.Forum, err = forum.Move(ctx, tx, cid, next.ProvinceCode, p.OrgName(), now); err != nil {
-				return err
-			}
-		}
-		if ok, err := update(ctx, tx, next, now); err != nil || !ok {
-			return errors.Join(err, api.StaleEtag(name))
-		}
-		out = next
-		return tx.Event(ctx, "cadre.updated", name, p.OrgName(), now)
+		out, err = applyUpdate(ctx, tx, p, cur, req.GetCadre(), paths, now)
+		return err
 	})
 	if err != nil {
 		return nil, statusOf(name, err)
@@ -346,15 +356,41 @@ func (s *Service) UpdateCadre(ctx context.Context, req *knkv1.UpdateCadreRequest
 	return present(p, out), nil
 }
 
+// applyUpdate writes the fields paths of src over cur (locked in tx), moves the
+// forum membership with the province, and records the event.
+func applyUpdate(ctx context.Context, tx *db.Tx, p auth.Principal, cur, src *knkv1.Cadre, paths []string,
+	now time.Time) (*knkv1.Cadre, error) {
+	next := proto.Clone(cur).(*knkv1.Cadre)
+	applyMask(next, src, paths)
+	norm, v := normalize(next, now, 0) // the minimum age applies at registration only
+	if err := prefixed("cadre.", v).Err(); err != nil {
+		return nil, err
+	}
+	next.DisplayName, next.Phone, next.Email = norm.DisplayName, norm.Phone, norm.Email
+	next.ProvinceCode, next.Regency, next.Employer = norm.ProvinceCode, norm.Regency, norm.Employer
+	next.UnionMemberNumber, next.BpjsKpj = norm.UnionMemberNumber, norm.BpjsKpj
+	if next.ProvinceCode != cur.ProvinceCode {
+		var err error
+		if next.Forum, err = forum.Move(ctx, tx, id(cur.Name), next.ProvinceCode, p.OrgName(), now); err != nil {
+			return nil, err
+		}
+	}
+	ok, err := update(ctx, tx, next, now)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, api.StaleEtag(cur.Name)
+	}
+	return next, tx.Event(ctx, "cadre.updated", cur.Name, p.OrgName(), now)
+}
+
 // writable loads a cadre for a change by p: in p's scope, with a matching etag
 // if one is given, and not withdrawn.
 func (s *Service) writable(ctx context.Context, tx *db.Tx, p auth.Principal, cid, etag string) (*knkv1.Cadre, error) {
-	cur, err := getForUpdate(ctx, tx, cid)
+	cur, err := getVisible(ctx, tx, p, "id", cid, tx.ForUpdate())
 	if err != nil {
 		return nil, tx.Translate(err)
-	}
-	if err := canSee(p, cur); err != nil {
-		return nil, err
 	}
 	if etag != "" && etag != cur.Etag {
 		return nil, api.StaleEtag(cur.Name)
@@ -390,8 +426,9 @@ func (s *Service) WithdrawCadre(ctx context.Context, req *knkv1.WithdrawCadreReq
 		if err := markWithdrawn(ctx, tx, cid, now); err != nil {
 			return err
 		}
-		if ok, err := update(ctx, tx, cur, now); err != nil || !ok {
-			return errors.Join(err, api.StaleEtag(cur.Name))
+		ok, err := update(ctx, tx, cur, now)
+		if err := api.Updated(cur.Name, ok, err); err != nil {
+			return err
 		}
 		out = cur
 		return tx.Event(ctx, "cadre.withdrawn", cur.Name, p.OrgName(), now)
@@ -408,12 +445,15 @@ const (
 	created outcome = iota
 	unchanged
 	otherFederation
-	otherData
+	changed
+	updated
+	withdrawn
 )
 
 type pending struct {
-	row   int64
-	cadre *knkv1.Cadre
+	row    int64
+	cadre  *knkv1.Cadre
+	update bool // apply the row's values to a cadre registered with other data
 }
 
 // ImportCadres registers a roster streamed row by row. Rows are written in
@@ -424,6 +464,9 @@ type pending struct {
 func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) error {
 	ctx := stream.Context()
 	p, _ := auth.FromContext(ctx)
+	if err := s.Guard.Wait(p); err != nil {
+		return err
+	}
 	batchSize := s.ImportBatch
 	if batchSize <= 0 {
 		batchSize = 1000
@@ -438,6 +481,18 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 	reject := func(row int64, field, reason string) {
 		resp.Rejected++
 		resp.Rejections = append(resp.Rejections, &knkv1.ImportRejection{Row: row, Field: field, Reason: reason})
+	}
+	// problems lists every bad field of a row, with its value as received.
+	problems := func(row int64, in *knkv1.Cadre, v api.Violations) []*knkv1.ImportRejection {
+		out := make([]*knkv1.ImportRejection, len(v))
+		for i, fv := range v {
+			value := field(in, fv.Field)
+			if fv.Field == "nik" {
+				value = lastFour(value)
+			}
+			out[i] = &knkv1.ImportRejection{Row: row, Field: fv.Field, Reason: fv.Description, Value: value}
+		}
+		return out
 	}
 	// settle waits for the batch being written, if any, and counts its outcomes.
 	settle := func() error {
@@ -456,9 +511,16 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 			case unchanged:
 				resp.Unchanged++
 			case otherFederation:
-				reject(w.batch[i].row, "nik", "this NIK is already registered by another federation")
-			case otherData:
-				reject(w.batch[i].row, "nik", "this NIK is already registered with different data: change it with UpdateCadre")
+				if err := s.Guard.Taken(p); err != nil {
+					return err
+				}
+				reject(w.batch[i].row, "nik", "this NIK is already registered with another federation: ask for a transfer (knkctl transfers request)")
+			case changed:
+				resp.Changed++
+			case updated:
+				resp.Updated++
+			case withdrawn:
+				reject(w.batch[i].row, "nik", "this NIK belongs to a cadre withdrawn from the programme; its data can no longer change")
 			}
 		}
 		return nil
@@ -481,17 +543,17 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 			break
 		}
 		if err != nil {
-			return errors.Join(err, settle())
+			return cmp.Or(settle(), err)
 		}
 		now := s.now()
-		c, v := normalize(req.GetCadre(), now, s.MinAge)
+		c, v, warnings := lenient(req.GetCadre(), now, s.MinAge)
 		requested := req.GetCadre().GetFederation()
 		fed, seen := feds[requested]
 		if !seen {
 			var fv api.Violations
 			fed, err = s.federation(ctx, p, requested, &fv)
 			if err != nil && status.Code(err) != codes.PermissionDenied {
-				return errors.Join(err, settle())
+				return cmp.Or(settle(), err)
 			}
 			feds[requested] = fed
 		}
@@ -499,13 +561,18 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 			v.Add("federation", "is not a registered federation, or not yours to import into")
 		}
 		if len(v) > 0 {
-			reject(row, v[0].Field, summary(v))
+			resp.Rejected++
+			resp.Rejections = append(resp.Rejections, problems(row, req.GetCadre(), v)...)
 			continue
+		}
+		if len(warnings) > 0 {
+			resp.Warned++
+			resp.Warnings = append(resp.Warnings, problems(row, req.GetCadre(), warnings)...)
 		}
 		c.Name = "cadres/" + ulid.Make().String()
 		c.Federation = fed
 		c.CreateTime, c.UpdateTime = timestamppb.New(now), timestamppb.New(now)
-		batch = append(batch, pending{row: row, cadre: c})
+		batch = append(batch, pending{row: row, cadre: c, update: req.GetUpdate()})
 		if len(batch) == batchSize {
 			if err := flush(); err != nil {
 				return err
@@ -550,10 +617,21 @@ func (s *Service) writeBatch(ctx context.Context, p auth.Principal, batch []pend
 			switch {
 			case prev.Federation != b.cadre.Federation:
 				outcomes[i] = otherFederation
-			case sameData(prev, b.cadre):
+			case !differs(prev, b.cadre):
 				outcomes[i] = unchanged
+			case prev.State == knkv1.Cadre_STATE_WITHDRAWN:
+				outcomes[i] = withdrawn
+			case !b.update:
+				outcomes[i] = changed
 			default:
-				outcomes[i] = otherData
+				cur, err := getForUpdate(ctx, tx, id(prev.Name))
+				if err != nil {
+					return err
+				}
+				if _, err := applyUpdate(ctx, tx, p, cur, b.cadre, given(b.cadre), b.cadre.UpdateTime.AsTime()); err != nil {
+					return err
+				}
+				outcomes[i] = updated
 			}
 		}
 		return nil
@@ -561,13 +639,12 @@ func (s *Service) writeBatch(ctx context.Context, p auth.Principal, batch []pend
 	return outcomes, err
 }
 
-// summary is the reason of a rejected row: its first problem, then the others.
-func summary(v api.Violations) string {
-	reason := v[0].Description
-	for _, fv := range v[1:] {
-		reason += "; " + fv.Field + ": " + fv.Description
+// lastFour shows a NIK only by its last four digits.
+func lastFour(nik string) string {
+	if len(nik) <= 4 {
+		return strings.Repeat("*", len(nik))
 	}
-	return reason
+	return strings.Repeat("*", len(nik)-4) + nik[len(nik)-4:]
 }
 
 // CreditTopics adds passed topics (bit sets by cadre name) to cadres in tx. A

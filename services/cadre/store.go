@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/auth"
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/topic"
 )
@@ -138,6 +139,128 @@ func list(ctx context.Context, q db.Querier, f filter, after string, limit int) 
 	}
 	return db.All(ctx, q, scan, `SELECT `+columns+` FROM cadres WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, append(args, limit)...)
+}
+
+// scope is the condition over the cadres table that selects the cadres p may
+// read: a federation its own, a provincial unit or inspectorate those of its
+// province, admin and national organizations all.
+func scope(p auth.Principal) (string, []any) {
+	switch {
+	case p.Kind == auth.Admin:
+		return "1 = 1", nil
+	case p.Kind == auth.Federation:
+		return "federation = ?", []any{p.Org}
+	case p.Kind != auth.TrainingUnit && p.Kind != auth.Inspector:
+		return "1 = 0", nil
+	case p.Province != "":
+		return "province_code = ?", []any{p.Province}
+	}
+	return "1 = 1", nil
+}
+
+// ScopeSQL is the condition, over column (which holds cadre ids, e.g.
+// "cadre_id"), that keeps the rows about cadres p may read. Other services add it
+// to their queries so that pages are filtered before they are cut.
+func ScopeSQL(p auth.Principal, column string) (string, []any) {
+	cond, args := scope(p)
+	if cond == "1 = 1" || cond == "1 = 0" {
+		return cond, nil
+	}
+	return column + " IN (SELECT id FROM cadres WHERE " + cond + ")", args
+}
+
+// getVisible reads the cadre whose key column ("id" or "nik") is value, if p may
+// read it. A cadre outside p's scope and one that does not exist both give
+// sql.ErrNoRows from the same single indexed query, so neither the answer nor its
+// time tells them apart. lock is "" or tx.ForUpdate().
+func getVisible(ctx context.Context, q db.Querier, p auth.Principal, key, value, lock string) (*knkv1.Cadre, error) {
+	cond, args := scope(p)
+	return scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM cadres WHERE `+key+` = ? AND `+cond+lock,
+		append([]any{value}, args...)...))
+}
+
+const transferColumns = `id, cadre_id, from_federation, to_federation, state, reject_reason, create_time, decide_time`
+
+func scanTransfer(row db.Scanner) (*knkv1.TransferRequest, error) {
+	var (
+		t                  knkv1.TransferRequest
+		tid, cid, from, to string
+		state              int32
+		created, decided   int64
+	)
+	if err := row.Scan(&tid, &cid, &from, &to, &state, &t.RejectReason, &created, &decided); err != nil {
+		return nil, err
+	}
+	t.Name, t.Cadre = "transferRequests/"+tid, "cadres/"+cid
+	t.FromFederation, t.ToFederation = "organizations/"+from, "organizations/"+to
+	t.State = knkv1.TransferRequest_State(state)
+	t.CreateTime = timestamppb.New(time.UnixMicro(created))
+	if decided != 0 {
+		t.DecideTime = timestamppb.New(time.UnixMicro(decided))
+	}
+	return &t, nil
+}
+
+// insertTransfer stores a pending request; it reports false, writing nothing,
+// when the same federation already has one pending for the cadre.
+func insertTransfer(ctx context.Context, tx *db.Tx, t *knkv1.TransferRequest) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO transfer_requests (`+transferColumns+`)
+		VALUES (?, ?, ?, ?, ?, '', ?, 0) ON CONFLICT DO NOTHING`,
+		strings.TrimPrefix(t.Name, "transferRequests/"), id(t.Cadre), fedID(t.FromFederation), fedID(t.ToFederation),
+		int32(t.State), t.CreateTime.AsTime().UnixMicro())
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// getTransferForUpdate reads a transfer request that p may see (admin: all; a
+// federation: those asking for its cadres or made by it) and locks it.
+func getTransferForUpdate(ctx context.Context, tx *db.Tx, p auth.Principal, tid string) (*knkv1.TransferRequest, error) {
+	cond, args := transferScope(p)
+	return scanTransfer(tx.QueryRowContext(ctx, `SELECT `+transferColumns+` FROM transfer_requests WHERE id = ? AND `+
+		cond+tx.ForUpdate(), append([]any{tid}, args...)...))
+}
+
+func transferScope(p auth.Principal) (string, []any) {
+	if p.Kind == auth.Admin {
+		return "1 = 1", nil
+	}
+	return "(from_federation = ? OR to_federation = ?)", []any{p.Org, p.Org}
+}
+
+// decideTransfer sets the state of a pending request.
+func decideTransfer(ctx context.Context, tx *db.Tx, tid string, state knkv1.TransferRequest_State, reason string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE transfer_requests SET state = ?, reject_reason = ?, decide_time = ?
+		WHERE id = ? AND state = ?`, int32(state), reason, now.UnixMicro(), tid, int32(knkv1.TransferRequest_STATE_PENDING))
+	return err
+}
+
+// pendingTransfers lists the ids of the requests pending for a cadre.
+func pendingTransfers(ctx context.Context, tx *db.Tx, cadreID string) ([]string, error) {
+	return db.All(ctx, tx, func(r db.Scanner) (string, error) {
+		var s string
+		return s, r.Scan(&s)
+	}, `SELECT id FROM transfer_requests WHERE cadre_id = ? AND state = ? ORDER BY id`,
+		cadreID, int32(knkv1.TransferRequest_STATE_PENDING))
+}
+
+// setFederation moves a cadre to another federation.
+func setFederation(ctx context.Context, tx *db.Tx, cadreID, federation string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE cadres SET federation = ?, update_time = ?, version = version + 1 WHERE id = ?`,
+		fedID(federation), now.UnixMicro(), cadreID)
+	return err
+}
+
+// listTransfers returns a page of the requests p may see, by id.
+func listTransfers(ctx context.Context, q db.Querier, p auth.Principal, state knkv1.TransferRequest_State, after string, limit int) ([]*knkv1.TransferRequest, error) {
+	cond, args := transferScope(p)
+	query, args := `SELECT `+transferColumns+` FROM transfer_requests WHERE id > ? AND `+cond, append([]any{after}, args...)
+	if state != knkv1.TransferRequest_STATE_UNSPECIFIED {
+		query, args = query+` AND state = ?`, append(args, int32(state))
+	}
+	return db.All(ctx, q, scanTransfer, query+` ORDER BY id LIMIT ?`, append(args, limit)...)
 }
 
 func erasable(ctx context.Context, q db.Querier, cutoff time.Time, limit int) ([]string, error) {

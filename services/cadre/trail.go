@@ -5,13 +5,15 @@ import (
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/auth"
+	"github.com/knk-id/knk/internal/disclosure"
 	"github.com/knk-id/knk/services/access"
 )
 
-// fieldsClass is what p sees of c: every personal field (admin, the enrolling
-// federation) or masked ones.
+// fieldsClass is what p sees of c by the disclosure table: every personal field
+// (the NIK in full: admin, the enrolling federation) or masked ones.
 func fieldsClass(p auth.Principal, c *knkv1.Cadre) knkv1.AccessLogEntry_Fields {
-	if p.Kind == auth.Admin || c.Federation == p.OrgName() {
+	policy, _ := disclosure.Policy("knk.v1.Cadre")
+	if policy.Field("nik").For(disclosure.Of(p, c.Federation, "")) == disclosure.Shown {
 		return access.Full
 	}
 	return access.Masked

@@ -14,19 +14,28 @@ import (
 	"github.com/knk-id/knk/services/certificate"
 )
 
-// TestExpirySweepsOnceAcrossReplicas runs two servers on one PostgreSQL database,
-// both sweeping every 20ms on one shared clock: every certificate expires once,
-// with one certificate.expired event and one forum.member_left each.
-func TestExpirySweepsOnceAcrossReplicas(t *testing.T) {
+// twoReplicas starts two servers, A and B, on one fresh PostgreSQL database, B on
+// A's clock, and returns a world on A (a federation and the DKI unit) and B. It
+// skips the test on SQLite: two servers on one file is not a supported deployment.
+func twoReplicas(t *testing.T) (*world, *testenv.Env) {
+	t.Helper()
 	if dbtest.Engine() != "postgres" {
 		t.Skip("PostgreSQL only: two servers on one SQLite file is not a supported deployment")
 	}
 	dsn := dbtest.DSN(t, "postgres")
 	a := testenv.StartAt(t, dsn)
 	b := testenv.StartWith(t, dsn, func(cfg *testenv.Config) { cfg.Now = a.Clock.Now })
-	w := &world{Env: a, day: time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC),
+	return &world{Env: a, day: time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC),
 		fed: a.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, ""),
-		dki: a.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")}
+		dki: a.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")}, b
+}
+
+// TestExpirySweepsOnceAcrossReplicas runs two servers on one PostgreSQL database,
+// both sweeping every 20ms on one shared clock: every certificate expires once,
+// with one certificate.expired event and one forum.member_left each.
+func TestExpirySweepsOnceAcrossReplicas(t *testing.T) {
+	w, b := twoReplicas(t)
+	a := w.Env
 	for _, c := range w.trained(t, 20, allTopics...) {
 		w.issue(t, w.dki, c)
 	}
@@ -66,15 +75,8 @@ func TestExpirySweepsOnceAcrossReplicas(t *testing.T) {
 // TestNameTriesAreCountedAcrossReplicas floods two servers on one PostgreSQL
 // database with holder-name tries on one certificate: 10 are answered in all.
 func TestNameTriesAreCountedAcrossReplicas(t *testing.T) {
-	if dbtest.Engine() != "postgres" {
-		t.Skip("PostgreSQL only: two servers on one SQLite file is not a supported deployment")
-	}
-	dsn := dbtest.DSN(t, "postgres")
-	a := testenv.StartAt(t, dsn)
-	b := testenv.StartWith(t, dsn, func(cfg *testenv.Config) { cfg.Now = a.Clock.Now })
-	w := &world{Env: a, day: time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC),
-		fed: a.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, ""),
-		dki: a.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")}
+	w, b := twoReplicas(t)
+	a := w.Env
 	cert := w.certified(t, "Siti Rahayu")[0]
 	replicas := []*testenv.Env{a, b}
 	if got := flood(t, 40, func(i int) error {

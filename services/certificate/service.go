@@ -22,6 +22,7 @@ import (
 	"github.com/knk-id/knk/internal/auth"
 	"github.com/knk-id/knk/internal/certcode"
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/disclosure"
 	"github.com/knk-id/knk/internal/idn"
 	"github.com/knk-id/knk/internal/topic"
 	"github.com/knk-id/knk/services/cadre"
@@ -117,7 +118,8 @@ func (s *Service) IssueCertificate(ctx context.Context, req *knkv1.IssueCertific
 				return err
 			}
 		}
-		c, err := s.Cadres.GetForUpdate(ctx, tx, req.GetCadre())
+		// A cadre outside the caller's scope is NOT_FOUND, as if it did not exist.
+		c, err := s.Cadres.GetVisibleForUpdate(ctx, tx, p, req.GetCadre())
 		if err != nil {
 			return err
 		}
@@ -147,7 +149,14 @@ func (s *Service) IssueCertificate(ctx context.Context, req *knkv1.IssueCertific
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return present(p, out), nil
+}
+
+// present is the certificate as p may see it, by the disclosure table; p reads
+// only certificates in its scope.
+func present(p auth.Principal, c *knkv1.Certificate) *knkv1.Certificate {
+	disclosure.Apply(c, disclosure.InScope(p, c.Issuer))
+	return c
 }
 
 func missingTopics(cadre string, missing []knkv1.Topic) error {
@@ -266,13 +275,14 @@ func revokeTime(to knkv1.Certificate_State, now time.Time) int64 {
 	return 0
 }
 
-// GetCertificate returns one certificate.
+// GetCertificate returns one certificate in the caller's scope.
 func (s *Service) GetCertificate(ctx context.Context, req *knkv1.GetCertificateRequest) (*knkv1.Certificate, error) {
-	c, err := get(ctx, s.DB, req.GetName())
+	p, _ := auth.FromContext(ctx)
+	c, err := getVisible(ctx, s.DB, p, req.GetName())
 	if err != nil {
 		return nil, err
 	}
-	return s.current(c), nil
+	return present(p, s.current(c)), nil
 }
 
 // current shows a valid certificate past its expiry time as EXPIRED even before
@@ -284,8 +294,9 @@ func (s *Service) current(c *knkv1.Certificate) *knkv1.Certificate {
 	return c
 }
 
-// ListCertificates lists certificates in number order.
+// ListCertificates lists the certificates in the caller's scope in number order.
 func (s *Service) ListCertificates(ctx context.Context, req *knkv1.ListCertificatesRequest) (*knkv1.ListCertificatesResponse, error) {
+	p, _ := auth.FromContext(ctx)
 	var v api.Violations
 	if p := req.GetProvinceCode(); p != "" && !idn.ValidProvince(p) {
 		v.Add("province_code", "is not one of the 38 province codes")
@@ -305,7 +316,8 @@ func (s *Service) ListCertificates(ctx context.Context, req *knkv1.ListCertifica
 	if err != nil {
 		return nil, err
 	}
-	where, args := []string{"number > ?"}, []any{after}
+	cond, scopeArgs := scope(p)
+	where, args := []string{"number > ?", cond}, append([]any{after}, scopeArgs...)
 	if p := req.GetProvinceCode(); p != "" {
 		where, args = append(where, "province_code = ?"), append(args, p)
 	}
@@ -344,7 +356,7 @@ func (s *Service) ListCertificates(ctx context.Context, req *knkv1.ListCertifica
 			resp.NextPageToken = api.EncodePageToken(number(resp.Certificates[size-1].Name), filter...)
 			break
 		}
-		resp.Certificates = append(resp.Certificates, s.current(c))
+		resp.Certificates = append(resp.Certificates, present(p, s.current(c)))
 	}
 	return resp, rows.Err()
 }
@@ -359,7 +371,7 @@ func (s *Service) RevokeCertificate(ctx context.Context, req *knkv1.RevokeCertif
 	now := s.now()
 	var out *knkv1.Certificate
 	err = s.DB.Write(ctx, func(tx *db.Tx) error {
-		cert, err := get(ctx, tx, req.GetName())
+		cert, err := getVisible(ctx, tx, p, req.GetName())
 		if err != nil {
 			return err
 		}
@@ -385,7 +397,7 @@ func (s *Service) RevokeCertificate(ctx context.Context, req *knkv1.RevokeCertif
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return present(p, out), nil
 }
 
 // ListSigningKeys publishes every public key that has signed certificates.

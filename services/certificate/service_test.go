@@ -121,7 +121,7 @@ func (w *world) issue(t *testing.T, key string, c *knkv1.Cadre) *knkv1.Certifica
 
 func (w *world) members(t *testing.T, province string, state knkv1.ForumMembership_State) []*knkv1.ForumMembership {
 	t.Helper()
-	resp, err := w.Forums.ListForumMembers(testenv.Ctx(w.inspector), &knkv1.ListForumMembersRequest{
+	resp, err := w.Forums.ListForumMembers(testenv.Ctx(w.AdminKey), &knkv1.ListForumMembersRequest{
 		Parent: "forums/" + province, State: state, PageSize: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestIssueMakesAForumMember(t *testing.T) {
 		t.Errorf("second certificate: %v, want ALREADY_EXISTS", err)
 	}
 	_, err = w.Certs.IssueCertificate(testenv.Ctx(w.kalbar), &knkv1.IssueCertificateRequest{Cadre: cadres[2].Name})
-	if status.Code(err) != codes.PermissionDenied {
+	if status.Code(err) != codes.NotFound { // the cadre is outside its scope, as if it did not exist
 		t.Errorf("unit of another province: %v", err)
 	}
 	forums, err := w.Forums.ListForums(testenv.Ctx(w.fed), &knkv1.ListForumsRequest{})
@@ -483,11 +483,13 @@ func TestRoles(t *testing.T) {
 	}
 	first = w.issue(t, w.AdminKey, cadres[0])
 	ok, denied, unauth := codes.OK, codes.PermissionDenied, codes.Unauthenticated
+	// For the unit elsewhere, a certificate or cadre of province 31 is outside its
+	// scope: NOT_FOUND, as if it did not exist.
 	want := map[string]map[string]codes.Code{
 		"admin":          {"IssueCertificate": ok, "RevokeCertificate": ok},
 		"unit in 31":     {"IssueCertificate": ok, "RevokeCertificate": ok},
 		"central unit":   {"IssueCertificate": ok, "RevokeCertificate": ok},
-		"unit elsewhere": {"IssueCertificate": denied, "RevokeCertificate": denied},
+		"unit elsewhere": {"IssueCertificate": codes.NotFound, "RevokeCertificate": codes.NotFound, "GetCertificate": codes.NotFound},
 		"federation":     {"IssueCertificate": denied, "RevokeCertificate": denied},
 		"inspector":      {"IssueCertificate": denied, "RevokeCertificate": denied},
 		"no key": {"IssueCertificate": unauth, "RevokeCertificate": unauth, "GetCertificate": unauth,

@@ -96,7 +96,7 @@ func (s *Service) countNameTry(ctx context.Context, number string) error {
 			wait := recent[len(recent)-NameTries].Add(NameTryWindow).Sub(now)
 			st, _ := status.New(codes.ResourceExhausted, fmt.Sprintf(
 				"this certificate's holder name was checked %d times in the last hour, the most allowed: try again in %d minutes",
-				NameTries, int(wait.Round(time.Minute)/time.Minute)+1)).
+				NameTries, int((wait+time.Minute-1)/time.Minute))).
 				WithDetails(&errdetails.ErrorInfo{Reason: "NAME_TRIES_EXHAUSTED", Domain: api.Domain},
 					&errdetails.RetryInfo{RetryDelay: durationpb.New(wait.Round(time.Second) + time.Second)})
 			return st.Err()

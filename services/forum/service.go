@@ -12,7 +12,9 @@ import (
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/api"
+	"github.com/knk-id/knk/internal/auth"
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/disclosure"
 	"github.com/knk-id/knk/internal/idn"
 	"github.com/knk-id/knk/services/organization"
 )
@@ -22,6 +24,9 @@ type Service struct {
 	knkv1.UnimplementedForumServiceServer
 	DB   *db.DB
 	Orgs *organization.Service
+	// Scope is the condition, over a column of cadre ids, that keeps the cadres
+	// a principal may read (cadre.ScopeSQL; the cadre service imports this one).
+	Scope func(p auth.Principal, column string) (string, []any)
 }
 
 var _ knkv1.ForumServiceServer = (*Service)(nil)
@@ -104,8 +109,10 @@ func (s *Service) GetForum(ctx context.Context, req *knkv1.GetForumRequest) (*kn
 	return nil, api.NotFound(req.GetName())
 }
 
-// ListForumMembers lists a forum's memberships, oldest first.
+// ListForumMembers lists a forum's memberships of cadres in the caller's scope,
+// oldest first.
 func (s *Service) ListForumMembers(ctx context.Context, req *knkv1.ListForumMembersRequest) (*knkv1.ListForumMembersResponse, error) {
+	caller, _ := auth.FromContext(ctx)
 	p, err := parseForum("parent", req.GetParent())
 	if err != nil {
 		return nil, err
@@ -128,8 +135,14 @@ func (s *Service) ListForumMembers(ctx context.Context, req *knkv1.ListForumMemb
 			return nil, api.Invalid("page_token", "is not a token this API returned")
 		}
 	}
+	// A unit or inspectorate whose province the forum is in (or national) reads
+	// all its members; everyone else the members among the cadres in its scope.
+	cond, scopeArgs := "1 = 1", []any(nil)
+	if caller.Kind == auth.Federation || !caller.InProvince(p) {
+		cond, scopeArgs = s.Scope(caller, "cadre_id")
+	}
 	query, args := `SELECT id, cadre_id, certificate, state, join_time, end_time, end_reason
-		FROM forum_memberships WHERE province_code = ? AND id > ?`, []any{p, after}
+		FROM forum_memberships WHERE province_code = ? AND id > ? AND `+cond, append([]any{p, after}, scopeArgs...)
 	if state != knkv1.ForumMembership_STATE_UNSPECIFIED {
 		query, args = query+` AND state = ?`, append(args, int32(state))
 	}
@@ -161,6 +174,7 @@ func (s *Service) ListForumMembers(ctx context.Context, req *knkv1.ListForumMemb
 		if end != 0 {
 			m.EndTime = timestamppb.New(time.UnixMicro(end))
 		}
+		disclosure.Apply(m, disclosure.InScope(caller, ""))
 		resp.Members, lastID = append(resp.Members, m), id
 	}
 	return resp, rows.Err()

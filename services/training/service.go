@@ -21,6 +21,7 @@ import (
 	"github.com/knk-id/knk/internal/api"
 	"github.com/knk-id/knk/internal/auth"
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/disclosure"
 	"github.com/knk-id/knk/internal/idn"
 	"github.com/knk-id/knk/internal/text"
 	"github.com/knk-id/knk/internal/topic"
@@ -321,8 +322,9 @@ func (s *Service) UpdateSession(ctx context.Context, req *knkv1.UpdateSessionReq
 		if err := s.checkNewTimes(ctx, tx, next); err != nil {
 			return err
 		}
-		if ok, err := update(ctx, tx, next, now); err != nil || !ok {
-			return errors.Join(err, api.StaleEtag(next.Name))
+		ok, err := update(ctx, tx, next, now)
+		if err := api.Updated(next.Name, ok, err); err != nil {
+			return err
 		}
 		out = next
 		return tx.Event(ctx, "session.updated", next.Name, p.OrgName(), now)
@@ -408,8 +410,9 @@ func (s *Service) CancelSession(ctx context.Context, req *knkv1.CancelSessionReq
 			return err
 		}
 		cur.State, cur.CancelReason = knkv1.Session_STATE_CANCELLED, reason
-		if ok, err := update(ctx, tx, cur, now); err != nil || !ok {
-			return errors.Join(err, api.StaleEtag(cur.Name))
+		ok, err := update(ctx, tx, cur, now)
+		if err := api.Updated(cur.Name, ok, err); err != nil {
+			return err
 		}
 		out = cur
 		return tx.Event(ctx, "session.cancelled", cur.Name, p.OrgName(), now)
@@ -434,14 +437,14 @@ func (s *Service) EnrollCadre(ctx context.Context, req *knkv1.EnrollCadreRequest
 		if err != nil {
 			return api.StoreError(req.GetParent(), tx.Translate(err))
 		}
-		c, err := s.Cadres.GetForUpdate(ctx, tx, req.GetCadre())
+		// A federation enrols its own cadres into any session; a unit enrols
+		// cadres of its province into its sessions. A cadre outside the caller's
+		// scope is NOT_FOUND, as if it did not exist.
+		c, err := s.Cadres.GetVisibleForUpdate(ctx, tx, p, req.GetCadre())
 		if err != nil {
 			return err
 		}
-		switch {
-		case p.Kind == auth.Federation && c.Federation != p.OrgName():
-			return api.Denied("a federation enrols only its own cadres")
-		case p.Kind != auth.Federation:
+		if p.Kind != auth.Federation {
 			if err := canManage(p, sess); err != nil {
 				return err
 			}
@@ -473,8 +476,10 @@ func (s *Service) EnrollCadre(ctx context.Context, req *knkv1.EnrollCadreRequest
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(err, precondition("SESSION_FULL", fmt.Sprintf("%s is full (capacity %d)", sess.Name, sess.Capacity)))
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return precondition("SESSION_FULL", fmt.Sprintf("%s is full (capacity %d)", sess.Name, sess.Capacity))
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO enrollments (session_id, cadre_id, create_time) VALUES (?, ?, ?)`,
 			id, cadreID, now.UnixMicro()); err != nil {
@@ -482,6 +487,7 @@ func (s *Service) EnrollCadre(ctx context.Context, req *knkv1.EnrollCadreRequest
 		}
 		out = &knkv1.Enrollment{Name: sess.Name + "/enrollments/" + cadreID, Cadre: c.Name,
 			Scores: map[string]int32{}, CreateTime: timestamppb.New(now)}
+		disclosure.Apply(out, disclosure.InScope(p, sess.Organizer))
 		return tx.Event(ctx, "enrollment.created", out.Name, p.OrgName(), now)
 	})
 	if err != nil {
@@ -490,8 +496,26 @@ func (s *Service) EnrollCadre(ctx context.Context, req *knkv1.EnrollCadreRequest
 	return out, nil
 }
 
-// ListEnrollments lists a session's enrolments in cadre order.
+// seesAllEnrollments reports whether p reads every enrolment of session: admin,
+// the central unit and national inspectorates everywhere, a provincial unit in
+// the sessions it runs, a provincial inspectorate in its province's sessions.
+// Others read the enrolments of cadres in their scope only.
+func seesAllEnrollments(p auth.Principal, session *knkv1.Session) bool {
+	switch p.Kind {
+	case auth.Admin:
+		return true
+	case auth.TrainingUnit:
+		return p.Province == "" || session.Organizer == p.OrgName()
+	case auth.Inspector:
+		return p.InProvince(session.ProvinceCode)
+	}
+	return false
+}
+
+// ListEnrollments lists a session's enrolments that the caller may read, in
+// cadre order.
 func (s *Service) ListEnrollments(ctx context.Context, req *knkv1.ListEnrollmentsRequest) (*knkv1.ListEnrollmentsResponse, error) {
+	p, _ := auth.FromContext(ctx)
 	id, err := parseName("parent", req.GetParent())
 	if err != nil {
 		return nil, err
@@ -504,10 +528,15 @@ func (s *Service) ListEnrollments(ctx context.Context, req *knkv1.ListEnrollment
 	if err != nil {
 		return nil, err
 	}
-	if _, err := get(ctx, s.DB, id); err != nil {
+	sess, err := get(ctx, s.DB, id)
+	if err != nil {
 		return nil, api.StoreError(req.GetParent(), s.DB.Translate(err))
 	}
-	list, err := enrollments(ctx, s.DB, id, after, size+1)
+	scope, args := "1 = 1", []any(nil)
+	if !seesAllEnrollments(p, sess) {
+		scope, args = cadre.ScopeSQL(p, "cadre_id")
+	}
+	list, err := enrollments(ctx, s.DB, id, after, size+1, scope, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -515,6 +544,9 @@ func (s *Service) ListEnrollments(ctx context.Context, req *knkv1.ListEnrollment
 	if len(list) > size {
 		resp.Enrollments = list[:size]
 		resp.NextPageToken = api.EncodePageToken(strings.TrimPrefix(list[size-1].Cadre, "cadres/"), "enrollments", id)
+	}
+	for _, e := range resp.Enrollments {
+		disclosure.Apply(e, disclosure.InScope(p, sess.Organizer))
 	}
 	return resp, nil
 }
@@ -534,12 +566,8 @@ func (s *Service) DeleteEnrollment(ctx context.Context, req *knkv1.DeleteEnrollm
 			return api.StoreError("sessions/"+sid, tx.Translate(err))
 		}
 		if p.Kind == auth.Federation {
-			c, err := s.Cadres.Get(ctx, tx, "cadres/"+cid)
-			if err != nil {
+			if _, err := s.Cadres.GetVisible(ctx, tx, p, "cadres/"+cid); err != nil {
 				return api.StoreError(req.GetName(), err)
-			}
-			if c.Federation != p.OrgName() {
-				return api.Denied("a federation withdraws only its own cadres from sessions")
 			}
 		} else if err := canManage(p, sess); err != nil {
 			return err
@@ -551,8 +579,10 @@ func (s *Service) DeleteEnrollment(ctx context.Context, req *knkv1.DeleteEnrollm
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(err, api.NotFound(req.GetName()))
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return api.NotFound(req.GetName())
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET enrolled_count = enrolled_count - 1 WHERE id = ?`, sid); err != nil {
 			return err
@@ -626,7 +656,7 @@ func (s *Service) RecordResults(ctx context.Context, req *knkv1.RecordResultsReq
 				}
 			}
 		}
-		all, err := enrollments(ctx, tx, id, "", 1<<30)
+		all, err := enrollments(ctx, tx, id, "", 1<<30, "1 = 1")
 		if err != nil {
 			return err
 		}
@@ -636,6 +666,7 @@ func (s *Service) RecordResults(ctx context.Context, req *knkv1.RecordResultsReq
 		}
 		for _, e := range all {
 			if recorded[e.Cadre] {
+				disclosure.Apply(e, disclosure.InScope(p, sess.Organizer))
 				resp.Enrollments = append(resp.Enrollments, e)
 			}
 		}
@@ -690,8 +721,9 @@ func (s *Service) CompleteSession(ctx context.Context, req *knkv1.CompleteSessio
 			return err
 		}
 		cur.State = knkv1.Session_STATE_COMPLETED
-		if ok, err := update(ctx, tx, cur, now); err != nil || !ok {
-			return errors.Join(err, api.StaleEtag(cur.Name))
+		ok, err := update(ctx, tx, cur, now)
+		if err := api.Updated(cur.Name, ok, err); err != nil {
+			return err
 		}
 		out = cur
 		return tx.Event(ctx, "session.completed", cur.Name, p.OrgName(), now)

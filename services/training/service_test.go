@@ -263,10 +263,11 @@ func TestEnrollmentRules(t *testing.T) {
 	if err := enroll(w.fed, s, a); status.Code(err) != codes.AlreadyExists {
 		t.Errorf("enrolled twice: %v", err)
 	}
-	if err := enroll(w.fed, s, other); status.Code(err) != codes.PermissionDenied {
+	// A cadre outside the caller's scope is NOT_FOUND, as if it did not exist.
+	if err := enroll(w.fed, s, other); status.Code(err) != codes.NotFound {
 		t.Errorf("federation enrolling another's cadre: %v", err)
 	}
-	if err := enroll(w.kalbar, s, b); status.Code(err) != codes.PermissionDenied {
+	if err := enroll(w.kalbar, s, b); status.Code(err) != codes.NotFound {
 		t.Errorf("unit of another province: %v", err)
 	}
 	w.enroll(t, w.central, s, b)
@@ -311,7 +312,7 @@ func TestDeleteEnrollment(t *testing.T) {
 	w.enroll(t, w.fed, s, a)
 	name := s.Name + "/enrollments/" + a.Name[len("cadres/"):]
 	r := w.REST(t, http.MethodDelete, "/v1/"+name, w.otherFed, nil)
-	if r.Status != http.StatusForbidden {
+	if r.Status != http.StatusNotFound {
 		t.Errorf("another federation deleting: %d %s", r.Status, r.Raw)
 	}
 	r = w.REST(t, http.MethodDelete, "/v1/"+name, w.fed, nil)
@@ -543,6 +544,10 @@ func TestRoles(t *testing.T) {
 		"inspector": readOnly(denied), "no key": all(unauth),
 	}
 	want["unit elsewhere"]["CreateSession"] = denied
+	// The cadre (of province 31, of the own federation) is outside these callers'
+	// scope: NOT_FOUND, as if it did not exist.
+	want["unit elsewhere"]["EnrollCadre"] = codes.NotFound
+	want["other federation"]["EnrollCadre"], want["other federation"]["DeleteEnrollment"] = codes.NotFound, codes.NotFound
 	keys := map[string]string{
 		"admin": w.AdminKey, "central unit": w.central, "unit in province": w.dki, "unit elsewhere": w.kalbar,
 		"own federation": w.fed, "other federation": w.otherFed, "inspector": w.inspector, "no key": "",

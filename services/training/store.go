@@ -119,12 +119,14 @@ func list(ctx context.Context, q db.Querier, f sessionFilter, afterStart int64, 
 		` ORDER BY start_time, id LIMIT ?`, append(args, limit)...)
 }
 
-// enrollments returns a page of a session's enrolments with their scores.
-func enrollments(ctx context.Context, q db.Querier, session, afterCadre string, limit int) ([]*knkv1.Enrollment, error) {
+// enrollments returns a page of a session's enrolments with their scores,
+// among those that scope (a condition over cadre_id, with its args) keeps.
+func enrollments(ctx context.Context, q db.Querier, session, afterCadre string, limit int, scope string, scopeArgs ...any) ([]*knkv1.Enrollment, error) {
+	args := append(append([]any{session, afterCadre}, scopeArgs...), limit)
 	return scanEnrollments(q.QueryContext(ctx, `SELECT e.session_id, e.cadre_id, e.attended, e.create_time, sc.topic, sc.score
-		FROM (SELECT * FROM enrollments WHERE session_id = ? AND cadre_id > ? ORDER BY cadre_id LIMIT ?) e
+		FROM (SELECT * FROM enrollments WHERE session_id = ? AND cadre_id > ? AND `+scope+` ORDER BY cadre_id LIMIT ?) e
 		LEFT JOIN scores sc ON sc.session_id = e.session_id AND sc.cadre_id = e.cadre_id
-		ORDER BY e.cadre_id, sc.topic`, session, afterCadre, limit))
+		ORDER BY e.cadre_id, sc.topic`, args...))
 }
 
 // cadreEnrollments returns every enrolment of a cadre with its scores, by session.

@@ -127,6 +127,59 @@ func (Cadre_Gender) EnumDescriptor() ([]byte, []int) {
 	return file_knk_v1_cadre_proto_rawDescGZIP(), []int{1, 1}
 }
 
+// State of a request.
+type TransferRequest_State int32
+
+const (
+	TransferRequest_STATE_UNSPECIFIED TransferRequest_State = 0
+	TransferRequest_STATE_PENDING     TransferRequest_State = 1
+	TransferRequest_STATE_APPROVED    TransferRequest_State = 2
+	TransferRequest_STATE_REJECTED    TransferRequest_State = 3
+)
+
+// Enum value maps for TransferRequest_State.
+var (
+	TransferRequest_State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "STATE_PENDING",
+		2: "STATE_APPROVED",
+		3: "STATE_REJECTED",
+	}
+	TransferRequest_State_value = map[string]int32{
+		"STATE_UNSPECIFIED": 0,
+		"STATE_PENDING":     1,
+		"STATE_APPROVED":    2,
+		"STATE_REJECTED":    3,
+	}
+)
+
+func (x TransferRequest_State) Enum() *TransferRequest_State {
+	p := new(TransferRequest_State)
+	*p = x
+	return p
+}
+
+func (x TransferRequest_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TransferRequest_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_knk_v1_cadre_proto_enumTypes[2].Descriptor()
+}
+
+func (TransferRequest_State) Type() protoreflect.EnumType {
+	return &file_knk_v1_cadre_proto_enumTypes[2]
+}
+
+func (x TransferRequest_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TransferRequest_State.Descriptor instead.
+func (TransferRequest_State) EnumDescriptor() ([]byte, []int) {
+	return file_knk_v1_cadre_proto_rawDescGZIP(), []int{12, 0}
+}
+
 // Employer is the company where a cadre works.
 type Employer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -802,8 +855,12 @@ func (x *LookupCadreRequest) GetNik() string {
 
 // ImportCadresRequest is one roster row.
 type ImportCadresRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Cadre         *Cadre                 `protobuf:"bytes,1,opt,name=cadre,proto3" json:"cadre,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Cadre *Cadre                 `protobuf:"bytes,1,opt,name=cadre,proto3" json:"cadre,omitempty"`
+	// If set, a row whose NIK is registered by the same federation with other data
+	// updates the cadre with the row's non-empty fields (counted as updated);
+	// otherwise nothing is applied and the row is counted as changed.
+	Update        bool `protobuf:"varint,2,opt,name=update,proto3" json:"update,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -845,13 +902,25 @@ func (x *ImportCadresRequest) GetCadre() *Cadre {
 	return nil
 }
 
-// ImportRejection explains why one roster row was not imported.
+func (x *ImportCadresRequest) GetUpdate() bool {
+	if x != nil {
+		return x.Update
+	}
+	return false
+}
+
+// ImportRejection is one problem with one field of one roster row: in rejections,
+// why the row was not imported (a row with several bad fields has one entry per
+// field); in warnings, an optional value that was left out while the row was
+// imported.
 type ImportRejection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1-based position of the row in the stream.
-	Row           int64  `protobuf:"varint,1,opt,name=row,proto3" json:"row,omitempty"`
-	Field         string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Row    int64  `protobuf:"varint,1,opt,name=row,proto3" json:"row,omitempty"`
+	Field  string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The value as received; a NIK only by its last four digits.
+	Value         string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -907,14 +976,28 @@ func (x *ImportRejection) GetReason() string {
 	return ""
 }
 
+func (x *ImportRejection) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 // ImportCadresResponse summarises an import.
 type ImportCadresResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Created int64                  `protobuf:"varint,1,opt,name=created,proto3" json:"created,omitempty"`
 	// Rows whose NIK is already registered with the same data by the same federation.
-	Unchanged     int64              `protobuf:"varint,2,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
-	Rejected      int64              `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
-	Rejections    []*ImportRejection `protobuf:"bytes,4,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	Unchanged  int64              `protobuf:"varint,2,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	Rejected   int64              `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Rejections []*ImportRejection `protobuf:"bytes,4,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	// Rows imported with an optional value left out, and why (one entry per field).
+	Warnings []*ImportRejection `protobuf:"bytes,6,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	Warned   int64              `protobuf:"varint,7,opt,name=warned,proto3" json:"warned,omitempty"`
+	// Rows whose NIK the same federation registered with other data: not applied
+	// (changed), or applied because the row asked for it (updated).
+	Changed       int64 `protobuf:"varint,8,opt,name=changed,proto3" json:"changed,omitempty"`
+	Updated       int64 `protobuf:"varint,9,opt,name=updated,proto3" json:"updated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -975,6 +1058,409 @@ func (x *ImportCadresResponse) GetRejections() []*ImportRejection {
 		return x.Rejections
 	}
 	return nil
+}
+
+func (x *ImportCadresResponse) GetWarnings() []*ImportRejection {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+func (x *ImportCadresResponse) GetWarned() int64 {
+	if x != nil {
+		return x.Warned
+	}
+	return 0
+}
+
+func (x *ImportCadresResponse) GetChanged() int64 {
+	if x != nil {
+		return x.Changed
+	}
+	return 0
+}
+
+func (x *ImportCadresResponse) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+// TransferRequest asks that a cadre move from the federation that registered it
+// to another one.
+type TransferRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// transferRequests/{id}
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// cadres/{cadre_id}; shown to the requester only once approved.
+	Cadre string `protobuf:"bytes,2,opt,name=cadre,proto3" json:"cadre,omitempty"`
+	// The cadre's federation when the request was made; never shown to the requester.
+	FromFederation string `protobuf:"bytes,3,opt,name=from_federation,json=fromFederation,proto3" json:"from_federation,omitempty"`
+	// The requesting federation, organizations/{id}.
+	ToFederation  string                 `protobuf:"bytes,4,opt,name=to_federation,json=toFederation,proto3" json:"to_federation,omitempty"`
+	State         TransferRequest_State  `protobuf:"varint,5,opt,name=state,proto3,enum=knk.v1.TransferRequest_State" json:"state,omitempty"`
+	RejectReason  string                 `protobuf:"bytes,6,opt,name=reject_reason,json=rejectReason,proto3" json:"reject_reason,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	DecideTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=decide_time,json=decideTime,proto3" json:"decide_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferRequest) Reset() {
+	*x = TransferRequest{}
+	mi := &file_knk_v1_cadre_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferRequest) ProtoMessage() {}
+
+func (x *TransferRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_cadre_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferRequest.ProtoReflect.Descriptor instead.
+func (*TransferRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_cadre_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TransferRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TransferRequest) GetCadre() string {
+	if x != nil {
+		return x.Cadre
+	}
+	return ""
+}
+
+func (x *TransferRequest) GetFromFederation() string {
+	if x != nil {
+		return x.FromFederation
+	}
+	return ""
+}
+
+func (x *TransferRequest) GetToFederation() string {
+	if x != nil {
+		return x.ToFederation
+	}
+	return ""
+}
+
+func (x *TransferRequest) GetState() TransferRequest_State {
+	if x != nil {
+		return x.State
+	}
+	return TransferRequest_STATE_UNSPECIFIED
+}
+
+func (x *TransferRequest) GetRejectReason() string {
+	if x != nil {
+		return x.RejectReason
+	}
+	return ""
+}
+
+func (x *TransferRequest) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *TransferRequest) GetDecideTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecideTime
+	}
+	return nil
+}
+
+// RequestTransferRequest is the request of RequestTransfer.
+type RequestTransferRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The NIK of the cadre wanted; it travels in the body, never in a URL.
+	Nik string `protobuf:"bytes,1,opt,name=nik,proto3" json:"nik,omitempty"`
+	// Admin only: the federation asking, organizations/{id}. A federation asks for itself.
+	Federation    string `protobuf:"bytes,2,opt,name=federation,proto3" json:"federation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestTransferRequest) Reset() {
+	*x = RequestTransferRequest{}
+	mi := &file_knk_v1_cadre_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestTransferRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestTransferRequest) ProtoMessage() {}
+
+func (x *RequestTransferRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_cadre_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestTransferRequest.ProtoReflect.Descriptor instead.
+func (*RequestTransferRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_cadre_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RequestTransferRequest) GetNik() string {
+	if x != nil {
+		return x.Nik
+	}
+	return ""
+}
+
+func (x *RequestTransferRequest) GetFederation() string {
+	if x != nil {
+		return x.Federation
+	}
+	return ""
+}
+
+// ListTransferRequestsRequest is the request of ListTransferRequests.
+type ListTransferRequestsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Default 50, at most 1000.
+	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only requests in this state (e.g. STATE_PENDING); unset lists all.
+	State         TransferRequest_State `protobuf:"varint,3,opt,name=state,proto3,enum=knk.v1.TransferRequest_State" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTransferRequestsRequest) Reset() {
+	*x = ListTransferRequestsRequest{}
+	mi := &file_knk_v1_cadre_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTransferRequestsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTransferRequestsRequest) ProtoMessage() {}
+
+func (x *ListTransferRequestsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_cadre_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTransferRequestsRequest.ProtoReflect.Descriptor instead.
+func (*ListTransferRequestsRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_cadre_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListTransferRequestsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTransferRequestsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListTransferRequestsRequest) GetState() TransferRequest_State {
+	if x != nil {
+		return x.State
+	}
+	return TransferRequest_STATE_UNSPECIFIED
+}
+
+// ListTransferRequestsResponse is the response of ListTransferRequests.
+type ListTransferRequestsResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	TransferRequests []*TransferRequest     `protobuf:"bytes,1,rep,name=transfer_requests,json=transferRequests,proto3" json:"transfer_requests,omitempty"`
+	NextPageToken    string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ListTransferRequestsResponse) Reset() {
+	*x = ListTransferRequestsResponse{}
+	mi := &file_knk_v1_cadre_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTransferRequestsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTransferRequestsResponse) ProtoMessage() {}
+
+func (x *ListTransferRequestsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_cadre_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTransferRequestsResponse.ProtoReflect.Descriptor instead.
+func (*ListTransferRequestsResponse) Descriptor() ([]byte, []int) {
+	return file_knk_v1_cadre_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListTransferRequestsResponse) GetTransferRequests() []*TransferRequest {
+	if x != nil {
+		return x.TransferRequests
+	}
+	return nil
+}
+
+func (x *ListTransferRequestsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ApproveTransferRequest is the request of ApproveTransfer.
+type ApproveTransferRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveTransferRequest) Reset() {
+	*x = ApproveTransferRequest{}
+	mi := &file_knk_v1_cadre_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveTransferRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveTransferRequest) ProtoMessage() {}
+
+func (x *ApproveTransferRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_cadre_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveTransferRequest.ProtoReflect.Descriptor instead.
+func (*ApproveTransferRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_cadre_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ApproveTransferRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// RejectTransferRequest is the request of RejectTransfer.
+type RejectTransferRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectTransferRequest) Reset() {
+	*x = RejectTransferRequest{}
+	mi := &file_knk_v1_cadre_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectTransferRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectTransferRequest) ProtoMessage() {}
+
+func (x *RejectTransferRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_cadre_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectTransferRequest.ProtoReflect.Descriptor instead.
+func (*RejectTransferRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_cadre_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RejectTransferRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RejectTransferRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
 }
 
 var File_knk_v1_cadre_proto protoreflect.FileDescriptor
@@ -1050,20 +1536,60 @@ const file_knk_v1_cadre_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\x12\x12\n" +
 	"\x04etag\x18\x03 \x01(\tR\x04etag\"+\n" +
 	"\x12LookupCadreRequest\x12\x15\n" +
-	"\x03nik\x18\x01 \x01(\tB\x03\xe0A\x02R\x03nik\":\n" +
+	"\x03nik\x18\x01 \x01(\tB\x03\xe0A\x02R\x03nik\"R\n" +
 	"\x13ImportCadresRequest\x12#\n" +
-	"\x05cadre\x18\x01 \x01(\v2\r.knk.v1.CadreR\x05cadre\"Q\n" +
+	"\x05cadre\x18\x01 \x01(\v2\r.knk.v1.CadreR\x05cadre\x12\x16\n" +
+	"\x06update\x18\x02 \x01(\bR\x06update\"g\n" +
 	"\x0fImportRejection\x12\x10\n" +
 	"\x03row\x18\x01 \x01(\x03R\x03row\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xa3\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\tR\x05value\"\xa4\x02\n" +
 	"\x14ImportCadresResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12\x1c\n" +
 	"\tunchanged\x18\x02 \x01(\x03R\tunchanged\x12\x1a\n" +
 	"\brejected\x18\x03 \x01(\x03R\brejected\x127\n" +
 	"\n" +
 	"rejections\x18\x04 \x03(\v2\x17.knk.v1.ImportRejectionR\n" +
-	"rejections2\x9b\x05\n" +
+	"rejections\x123\n" +
+	"\bwarnings\x18\x06 \x03(\v2\x17.knk.v1.ImportRejectionR\bwarnings\x12\x16\n" +
+	"\x06warned\x18\a \x01(\x03R\x06warned\x12\x18\n" +
+	"\achanged\x18\b \x01(\x03R\achanged\x12\x18\n" +
+	"\aupdated\x18\t \x01(\x03R\aupdated\"\xe0\x03\n" +
+	"\x0fTransferRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x19\n" +
+	"\x05cadre\x18\x02 \x01(\tB\x03\xe0A\x03R\x05cadre\x12,\n" +
+	"\x0ffrom_federation\x18\x03 \x01(\tB\x03\xe0A\x03R\x0efromFederation\x12(\n" +
+	"\rto_federation\x18\x04 \x01(\tB\x03\xe0A\x03R\ftoFederation\x128\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x1d.knk.v1.TransferRequest.StateB\x03\xe0A\x03R\x05state\x12(\n" +
+	"\rreject_reason\x18\x06 \x01(\tB\x03\xe0A\x03R\frejectReason\x12@\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vdecide_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"decideTime\"Y\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rSTATE_PENDING\x10\x01\x12\x12\n" +
+	"\x0eSTATE_APPROVED\x10\x02\x12\x12\n" +
+	"\x0eSTATE_REJECTED\x10\x03\"O\n" +
+	"\x16RequestTransferRequest\x12\x15\n" +
+	"\x03nik\x18\x01 \x01(\tB\x03\xe0A\x02R\x03nik\x12\x1e\n" +
+	"\n" +
+	"federation\x18\x02 \x01(\tR\n" +
+	"federation\"\x8e\x01\n" +
+	"\x1bListTransferRequestsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x123\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x1d.knk.v1.TransferRequest.StateR\x05state\"\x8c\x01\n" +
+	"\x1cListTransferRequestsResponse\x12D\n" +
+	"\x11transfer_requests\x18\x01 \x03(\v2\x17.knk.v1.TransferRequestR\x10transferRequests\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"1\n" +
+	"\x16ApproveTransferRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"M\n" +
+	"\x15RejectTransferRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
+	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason2\x88\t\n" +
 	"\fCadreService\x12S\n" +
 	"\vCreateCadre\x12\x1a.knk.v1.CreateCadreRequest\x1a\r.knk.v1.Cadre\"\x19\x82\xd3\xe4\x93\x02\x13:\x05cadre\"\n" +
 	"/v1/cadres\x12O\n" +
@@ -1074,7 +1600,11 @@ const file_knk_v1_cadre_proto_rawDesc = "" +
 	"\vUpdateCadre\x12\x1a.knk.v1.UpdateCadreRequest\x1a\r.knk.v1.Cadre\"(\x82\xd3\xe4\x93\x02\":\x05cadre2\x19/v1/{cadre.name=cadres/*}\x12e\n" +
 	"\rWithdrawCadre\x12\x1c.knk.v1.WithdrawCadreRequest\x1a\r.knk.v1.Cadre\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/{name=cadres/*}:withdraw\x12V\n" +
 	"\vLookupCadre\x12\x1a.knk.v1.LookupCadreRequest\x1a\r.knk.v1.Cadre\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/cadres:lookup\x12i\n" +
-	"\fImportCadres\x12\x1b.knk.v1.ImportCadresRequest\x1a\x1c.knk.v1.ImportCadresResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/cadres:import(\x01B(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
+	"\fImportCadres\x12\x1b.knk.v1.ImportCadresRequest\x1a\x1c.knk.v1.ImportCadresResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/cadres:import(\x01\x12q\n" +
+	"\x0fRequestTransfer\x12\x1e.knk.v1.RequestTransferRequest\x1a\x17.knk.v1.TransferRequest\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/cadres:requestTransfer\x12\x7f\n" +
+	"\x14ListTransferRequests\x12#.knk.v1.ListTransferRequestsRequest\x1a$.knk.v1.ListTransferRequestsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/transferRequests\x12|\n" +
+	"\x0fApproveTransfer\x12\x1e.knk.v1.ApproveTransferRequest\x1a\x17.knk.v1.TransferRequest\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{name=transferRequests/*}:approve\x12y\n" +
+	"\x0eRejectTransfer\x12\x1d.knk.v1.RejectTransferRequest\x1a\x17.knk.v1.TransferRequest\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/{name=transferRequests/*}:rejectB(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
 
 var (
 	file_knk_v1_cadre_proto_rawDescOnce sync.Once
@@ -1088,61 +1618,82 @@ func file_knk_v1_cadre_proto_rawDescGZIP() []byte {
 	return file_knk_v1_cadre_proto_rawDescData
 }
 
-var file_knk_v1_cadre_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_knk_v1_cadre_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_knk_v1_cadre_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_knk_v1_cadre_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_knk_v1_cadre_proto_goTypes = []any{
-	(Cadre_State)(0),              // 0: knk.v1.Cadre.State
-	(Cadre_Gender)(0),             // 1: knk.v1.Cadre.Gender
-	(*Employer)(nil),              // 2: knk.v1.Employer
-	(*Cadre)(nil),                 // 3: knk.v1.Cadre
-	(*CreateCadreRequest)(nil),    // 4: knk.v1.CreateCadreRequest
-	(*GetCadreRequest)(nil),       // 5: knk.v1.GetCadreRequest
-	(*ListCadresRequest)(nil),     // 6: knk.v1.ListCadresRequest
-	(*ListCadresResponse)(nil),    // 7: knk.v1.ListCadresResponse
-	(*UpdateCadreRequest)(nil),    // 8: knk.v1.UpdateCadreRequest
-	(*WithdrawCadreRequest)(nil),  // 9: knk.v1.WithdrawCadreRequest
-	(*LookupCadreRequest)(nil),    // 10: knk.v1.LookupCadreRequest
-	(*ImportCadresRequest)(nil),   // 11: knk.v1.ImportCadresRequest
-	(*ImportRejection)(nil),       // 12: knk.v1.ImportRejection
-	(*ImportCadresResponse)(nil),  // 13: knk.v1.ImportCadresResponse
-	(Topic)(0),                    // 14: knk.v1.Topic
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 16: google.protobuf.FieldMask
+	(Cadre_State)(0),                     // 0: knk.v1.Cadre.State
+	(Cadre_Gender)(0),                    // 1: knk.v1.Cadre.Gender
+	(TransferRequest_State)(0),           // 2: knk.v1.TransferRequest.State
+	(*Employer)(nil),                     // 3: knk.v1.Employer
+	(*Cadre)(nil),                        // 4: knk.v1.Cadre
+	(*CreateCadreRequest)(nil),           // 5: knk.v1.CreateCadreRequest
+	(*GetCadreRequest)(nil),              // 6: knk.v1.GetCadreRequest
+	(*ListCadresRequest)(nil),            // 7: knk.v1.ListCadresRequest
+	(*ListCadresResponse)(nil),           // 8: knk.v1.ListCadresResponse
+	(*UpdateCadreRequest)(nil),           // 9: knk.v1.UpdateCadreRequest
+	(*WithdrawCadreRequest)(nil),         // 10: knk.v1.WithdrawCadreRequest
+	(*LookupCadreRequest)(nil),           // 11: knk.v1.LookupCadreRequest
+	(*ImportCadresRequest)(nil),          // 12: knk.v1.ImportCadresRequest
+	(*ImportRejection)(nil),              // 13: knk.v1.ImportRejection
+	(*ImportCadresResponse)(nil),         // 14: knk.v1.ImportCadresResponse
+	(*TransferRequest)(nil),              // 15: knk.v1.TransferRequest
+	(*RequestTransferRequest)(nil),       // 16: knk.v1.RequestTransferRequest
+	(*ListTransferRequestsRequest)(nil),  // 17: knk.v1.ListTransferRequestsRequest
+	(*ListTransferRequestsResponse)(nil), // 18: knk.v1.ListTransferRequestsResponse
+	(*ApproveTransferRequest)(nil),       // 19: knk.v1.ApproveTransferRequest
+	(*RejectTransferRequest)(nil),        // 20: knk.v1.RejectTransferRequest
+	(Topic)(0),                           // 21: knk.v1.Topic
+	(*timestamppb.Timestamp)(nil),        // 22: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 23: google.protobuf.FieldMask
 }
 var file_knk_v1_cadre_proto_depIdxs = []int32{
 	1,  // 0: knk.v1.Cadre.gender:type_name -> knk.v1.Cadre.Gender
-	2,  // 1: knk.v1.Cadre.employer:type_name -> knk.v1.Employer
+	3,  // 1: knk.v1.Cadre.employer:type_name -> knk.v1.Employer
 	0,  // 2: knk.v1.Cadre.state:type_name -> knk.v1.Cadre.State
-	14, // 3: knk.v1.Cadre.passed_topics:type_name -> knk.v1.Topic
-	15, // 4: knk.v1.Cadre.create_time:type_name -> google.protobuf.Timestamp
-	15, // 5: knk.v1.Cadre.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 6: knk.v1.CreateCadreRequest.cadre:type_name -> knk.v1.Cadre
+	21, // 3: knk.v1.Cadre.passed_topics:type_name -> knk.v1.Topic
+	22, // 4: knk.v1.Cadre.create_time:type_name -> google.protobuf.Timestamp
+	22, // 5: knk.v1.Cadre.update_time:type_name -> google.protobuf.Timestamp
+	4,  // 6: knk.v1.CreateCadreRequest.cadre:type_name -> knk.v1.Cadre
 	0,  // 7: knk.v1.ListCadresRequest.state:type_name -> knk.v1.Cadre.State
-	14, // 8: knk.v1.ListCadresRequest.topic_passed:type_name -> knk.v1.Topic
-	3,  // 9: knk.v1.ListCadresResponse.cadres:type_name -> knk.v1.Cadre
-	3,  // 10: knk.v1.UpdateCadreRequest.cadre:type_name -> knk.v1.Cadre
-	16, // 11: knk.v1.UpdateCadreRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 12: knk.v1.ImportCadresRequest.cadre:type_name -> knk.v1.Cadre
-	12, // 13: knk.v1.ImportCadresResponse.rejections:type_name -> knk.v1.ImportRejection
-	4,  // 14: knk.v1.CadreService.CreateCadre:input_type -> knk.v1.CreateCadreRequest
-	5,  // 15: knk.v1.CadreService.GetCadre:input_type -> knk.v1.GetCadreRequest
-	6,  // 16: knk.v1.CadreService.ListCadres:input_type -> knk.v1.ListCadresRequest
-	8,  // 17: knk.v1.CadreService.UpdateCadre:input_type -> knk.v1.UpdateCadreRequest
-	9,  // 18: knk.v1.CadreService.WithdrawCadre:input_type -> knk.v1.WithdrawCadreRequest
-	10, // 19: knk.v1.CadreService.LookupCadre:input_type -> knk.v1.LookupCadreRequest
-	11, // 20: knk.v1.CadreService.ImportCadres:input_type -> knk.v1.ImportCadresRequest
-	3,  // 21: knk.v1.CadreService.CreateCadre:output_type -> knk.v1.Cadre
-	3,  // 22: knk.v1.CadreService.GetCadre:output_type -> knk.v1.Cadre
-	7,  // 23: knk.v1.CadreService.ListCadres:output_type -> knk.v1.ListCadresResponse
-	3,  // 24: knk.v1.CadreService.UpdateCadre:output_type -> knk.v1.Cadre
-	3,  // 25: knk.v1.CadreService.WithdrawCadre:output_type -> knk.v1.Cadre
-	3,  // 26: knk.v1.CadreService.LookupCadre:output_type -> knk.v1.Cadre
-	13, // 27: knk.v1.CadreService.ImportCadres:output_type -> knk.v1.ImportCadresResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	21, // 8: knk.v1.ListCadresRequest.topic_passed:type_name -> knk.v1.Topic
+	4,  // 9: knk.v1.ListCadresResponse.cadres:type_name -> knk.v1.Cadre
+	4,  // 10: knk.v1.UpdateCadreRequest.cadre:type_name -> knk.v1.Cadre
+	23, // 11: knk.v1.UpdateCadreRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 12: knk.v1.ImportCadresRequest.cadre:type_name -> knk.v1.Cadre
+	13, // 13: knk.v1.ImportCadresResponse.rejections:type_name -> knk.v1.ImportRejection
+	13, // 14: knk.v1.ImportCadresResponse.warnings:type_name -> knk.v1.ImportRejection
+	2,  // 15: knk.v1.TransferRequest.state:type_name -> knk.v1.TransferRequest.State
+	22, // 16: knk.v1.TransferRequest.create_time:type_name -> google.protobuf.Timestamp
+	22, // 17: knk.v1.TransferRequest.decide_time:type_name -> google.protobuf.Timestamp
+	2,  // 18: knk.v1.ListTransferRequestsRequest.state:type_name -> knk.v1.TransferRequest.State
+	15, // 19: knk.v1.ListTransferRequestsResponse.transfer_requests:type_name -> knk.v1.TransferRequest
+	5,  // 20: knk.v1.CadreService.CreateCadre:input_type -> knk.v1.CreateCadreRequest
+	6,  // 21: knk.v1.CadreService.GetCadre:input_type -> knk.v1.GetCadreRequest
+	7,  // 22: knk.v1.CadreService.ListCadres:input_type -> knk.v1.ListCadresRequest
+	9,  // 23: knk.v1.CadreService.UpdateCadre:input_type -> knk.v1.UpdateCadreRequest
+	10, // 24: knk.v1.CadreService.WithdrawCadre:input_type -> knk.v1.WithdrawCadreRequest
+	11, // 25: knk.v1.CadreService.LookupCadre:input_type -> knk.v1.LookupCadreRequest
+	12, // 26: knk.v1.CadreService.ImportCadres:input_type -> knk.v1.ImportCadresRequest
+	16, // 27: knk.v1.CadreService.RequestTransfer:input_type -> knk.v1.RequestTransferRequest
+	17, // 28: knk.v1.CadreService.ListTransferRequests:input_type -> knk.v1.ListTransferRequestsRequest
+	19, // 29: knk.v1.CadreService.ApproveTransfer:input_type -> knk.v1.ApproveTransferRequest
+	20, // 30: knk.v1.CadreService.RejectTransfer:input_type -> knk.v1.RejectTransferRequest
+	4,  // 31: knk.v1.CadreService.CreateCadre:output_type -> knk.v1.Cadre
+	4,  // 32: knk.v1.CadreService.GetCadre:output_type -> knk.v1.Cadre
+	8,  // 33: knk.v1.CadreService.ListCadres:output_type -> knk.v1.ListCadresResponse
+	4,  // 34: knk.v1.CadreService.UpdateCadre:output_type -> knk.v1.Cadre
+	4,  // 35: knk.v1.CadreService.WithdrawCadre:output_type -> knk.v1.Cadre
+	4,  // 36: knk.v1.CadreService.LookupCadre:output_type -> knk.v1.Cadre
+	14, // 37: knk.v1.CadreService.ImportCadres:output_type -> knk.v1.ImportCadresResponse
+	15, // 38: knk.v1.CadreService.RequestTransfer:output_type -> knk.v1.TransferRequest
+	18, // 39: knk.v1.CadreService.ListTransferRequests:output_type -> knk.v1.ListTransferRequestsResponse
+	15, // 40: knk.v1.CadreService.ApproveTransfer:output_type -> knk.v1.TransferRequest
+	15, // 41: knk.v1.CadreService.RejectTransfer:output_type -> knk.v1.TransferRequest
+	31, // [31:42] is the sub-list for method output_type
+	20, // [20:31] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_knk_v1_cadre_proto_init() }
@@ -1156,8 +1707,8 @@ func file_knk_v1_cadre_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_knk_v1_cadre_proto_rawDesc), len(file_knk_v1_cadre_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   12,
+			NumEnums:      3,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,13 +19,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CadreService_CreateCadre_FullMethodName   = "/knk.v1.CadreService/CreateCadre"
-	CadreService_GetCadre_FullMethodName      = "/knk.v1.CadreService/GetCadre"
-	CadreService_ListCadres_FullMethodName    = "/knk.v1.CadreService/ListCadres"
-	CadreService_UpdateCadre_FullMethodName   = "/knk.v1.CadreService/UpdateCadre"
-	CadreService_WithdrawCadre_FullMethodName = "/knk.v1.CadreService/WithdrawCadre"
-	CadreService_LookupCadre_FullMethodName   = "/knk.v1.CadreService/LookupCadre"
-	CadreService_ImportCadres_FullMethodName  = "/knk.v1.CadreService/ImportCadres"
+	CadreService_CreateCadre_FullMethodName          = "/knk.v1.CadreService/CreateCadre"
+	CadreService_GetCadre_FullMethodName             = "/knk.v1.CadreService/GetCadre"
+	CadreService_ListCadres_FullMethodName           = "/knk.v1.CadreService/ListCadres"
+	CadreService_UpdateCadre_FullMethodName          = "/knk.v1.CadreService/UpdateCadre"
+	CadreService_WithdrawCadre_FullMethodName        = "/knk.v1.CadreService/WithdrawCadre"
+	CadreService_LookupCadre_FullMethodName          = "/knk.v1.CadreService/LookupCadre"
+	CadreService_ImportCadres_FullMethodName         = "/knk.v1.CadreService/ImportCadres"
+	CadreService_RequestTransfer_FullMethodName      = "/knk.v1.CadreService/RequestTransfer"
+	CadreService_ListTransferRequests_FullMethodName = "/knk.v1.CadreService/ListTransferRequests"
+	CadreService_ApproveTransfer_FullMethodName      = "/knk.v1.CadreService/ApproveTransfer"
+	CadreService_RejectTransfer_FullMethodName       = "/knk.v1.CadreService/RejectTransfer"
 )
 
 // CadreServiceClient is the client API for CadreService service.
@@ -49,6 +53,19 @@ type CadreServiceClient interface {
 	// ImportCadres registers a member roster. Over REST the body is newline-delimited
 	// JSON, one ImportCadresRequest per line; rows are numbered from 1 in stream order.
 	ImportCadres(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportCadresRequest, ImportCadresResponse], error)
+	// RequestTransfer asks, for a federation, that the cadre registered with this
+	// NIK by another federation move to it. The answer never names the other
+	// federation or the cadre until the transfer is approved. A NIK that is not
+	// registered is NOT_FOUND; a request already pending is ALREADY_EXISTS.
+	RequestTransfer(ctx context.Context, in *RequestTransferRequest, opts ...grpc.CallOption) (*TransferRequest, error)
+	// ListTransferRequests lists transfer requests: for a federation, those that ask
+	// for its cadres and those it made; for admin, all.
+	ListTransferRequests(ctx context.Context, in *ListTransferRequestsRequest, opts ...grpc.CallOption) (*ListTransferRequestsResponse, error)
+	// ApproveTransfer moves the cadre to the requesting federation. Only the
+	// cadre's current federation or admin may approve.
+	ApproveTransfer(ctx context.Context, in *ApproveTransferRequest, opts ...grpc.CallOption) (*TransferRequest, error)
+	// RejectTransfer refuses a pending transfer request.
+	RejectTransfer(ctx context.Context, in *RejectTransferRequest, opts ...grpc.CallOption) (*TransferRequest, error)
 }
 
 type cadreServiceClient struct {
@@ -132,6 +149,46 @@ func (c *cadreServiceClient) ImportCadres(ctx context.Context, opts ...grpc.Call
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CadreService_ImportCadresClient = grpc.ClientStreamingClient[ImportCadresRequest, ImportCadresResponse]
 
+func (c *cadreServiceClient) RequestTransfer(ctx context.Context, in *RequestTransferRequest, opts ...grpc.CallOption) (*TransferRequest, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferRequest)
+	err := c.cc.Invoke(ctx, CadreService_RequestTransfer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cadreServiceClient) ListTransferRequests(ctx context.Context, in *ListTransferRequestsRequest, opts ...grpc.CallOption) (*ListTransferRequestsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTransferRequestsResponse)
+	err := c.cc.Invoke(ctx, CadreService_ListTransferRequests_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cadreServiceClient) ApproveTransfer(ctx context.Context, in *ApproveTransferRequest, opts ...grpc.CallOption) (*TransferRequest, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferRequest)
+	err := c.cc.Invoke(ctx, CadreService_ApproveTransfer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cadreServiceClient) RejectTransfer(ctx context.Context, in *RejectTransferRequest, opts ...grpc.CallOption) (*TransferRequest, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferRequest)
+	err := c.cc.Invoke(ctx, CadreService_RejectTransfer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CadreServiceServer is the server API for CadreService service.
 // All implementations must embed UnimplementedCadreServiceServer
 // for forward compatibility.
@@ -153,6 +210,19 @@ type CadreServiceServer interface {
 	// ImportCadres registers a member roster. Over REST the body is newline-delimited
 	// JSON, one ImportCadresRequest per line; rows are numbered from 1 in stream order.
 	ImportCadres(grpc.ClientStreamingServer[ImportCadresRequest, ImportCadresResponse]) error
+	// RequestTransfer asks, for a federation, that the cadre registered with this
+	// NIK by another federation move to it. The answer never names the other
+	// federation or the cadre until the transfer is approved. A NIK that is not
+	// registered is NOT_FOUND; a request already pending is ALREADY_EXISTS.
+	RequestTransfer(context.Context, *RequestTransferRequest) (*TransferRequest, error)
+	// ListTransferRequests lists transfer requests: for a federation, those that ask
+	// for its cadres and those it made; for admin, all.
+	ListTransferRequests(context.Context, *ListTransferRequestsRequest) (*ListTransferRequestsResponse, error)
+	// ApproveTransfer moves the cadre to the requesting federation. Only the
+	// cadre's current federation or admin may approve.
+	ApproveTransfer(context.Context, *ApproveTransferRequest) (*TransferRequest, error)
+	// RejectTransfer refuses a pending transfer request.
+	RejectTransfer(context.Context, *RejectTransferRequest) (*TransferRequest, error)
 	mustEmbedUnimplementedCadreServiceServer()
 }
 
@@ -183,6 +253,18 @@ func (UnimplementedCadreServiceServer) LookupCadre(context.Context, *LookupCadre
 }
 func (UnimplementedCadreServiceServer) ImportCadres(grpc.ClientStreamingServer[ImportCadresRequest, ImportCadresResponse]) error {
 	return status.Error(codes.Unimplemented, "method ImportCadres not implemented")
+}
+func (UnimplementedCadreServiceServer) RequestTransfer(context.Context, *RequestTransferRequest) (*TransferRequest, error) {
+	return nil, status.Error(codes.Unimplemented, "method RequestTransfer not implemented")
+}
+func (UnimplementedCadreServiceServer) ListTransferRequests(context.Context, *ListTransferRequestsRequest) (*ListTransferRequestsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTransferRequests not implemented")
+}
+func (UnimplementedCadreServiceServer) ApproveTransfer(context.Context, *ApproveTransferRequest) (*TransferRequest, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApproveTransfer not implemented")
+}
+func (UnimplementedCadreServiceServer) RejectTransfer(context.Context, *RejectTransferRequest) (*TransferRequest, error) {
+	return nil, status.Error(codes.Unimplemented, "method RejectTransfer not implemented")
 }
 func (UnimplementedCadreServiceServer) mustEmbedUnimplementedCadreServiceServer() {}
 func (UnimplementedCadreServiceServer) testEmbeddedByValue()                      {}
@@ -320,6 +402,78 @@ func _CadreService_ImportCadres_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CadreService_ImportCadresServer = grpc.ClientStreamingServer[ImportCadresRequest, ImportCadresResponse]
 
+func _CadreService_RequestTransfer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RequestTransferRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CadreServiceServer).RequestTransfer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CadreService_RequestTransfer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CadreServiceServer).RequestTransfer(ctx, req.(*RequestTransferRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CadreService_ListTransferRequests_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTransferRequestsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CadreServiceServer).ListTransferRequests(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CadreService_ListTransferRequests_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CadreServiceServer).ListTransferRequests(ctx, req.(*ListTransferRequestsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CadreService_ApproveTransfer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApproveTransferRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CadreServiceServer).ApproveTransfer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CadreService_ApproveTransfer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CadreServiceServer).ApproveTransfer(ctx, req.(*ApproveTransferRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CadreService_RejectTransfer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RejectTransferRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CadreServiceServer).RejectTransfer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CadreService_RejectTransfer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CadreServiceServer).RejectTransfer(ctx, req.(*RejectTransferRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CadreService_ServiceDesc is the grpc.ServiceDesc for CadreService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -350,6 +504,22 @@ var CadreService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LookupCadre",
 			Handler:    _CadreService_LookupCadre_Handler,
+		},
+		{
+			MethodName: "RequestTransfer",
+			Handler:    _CadreService_RequestTransfer_Handler,
+		},
+		{
+			MethodName: "ListTransferRequests",
+			Handler:    _CadreService_ListTransferRequests_Handler,
+		},
+		{
+			MethodName: "ApproveTransfer",
+			Handler:    _CadreService_ApproveTransfer_Handler,
+		},
+		{
+			MethodName: "RejectTransfer",
+			Handler:    _CadreService_RejectTransfer_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
