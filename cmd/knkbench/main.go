@@ -39,6 +39,7 @@ import (
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/secretbox"
 	"github.com/knk-id/knk/internal/server"
 	"github.com/knk-id/knk/services/organization"
 )
@@ -157,11 +158,14 @@ func (b *bench) start(ctx context.Context) error {
 			return fmt.Errorf("--db %s: knkbench needs a database file that does not exist yet", b.dsn)
 		}
 	}
-	var err error
+	kek, err := benchKEK(b.dsn, b.dir)
+	if err != nil {
+		return err
+	}
 	if b.cfg.ServerBin != "" {
-		b.knkd, err = startProcess(ctx, b.cfg.ServerBin, b.dsn)
+		b.knkd, err = startProcess(ctx, b.cfg.ServerBin, b.dsn, kek)
 	} else {
-		b.knkd, err = startInProcess(ctx, b.dsn)
+		b.knkd, err = startInProcess(ctx, b.dsn, kek)
 	}
 	if err != nil {
 		return fmt.Errorf("start knkd: %w", err)
@@ -366,12 +370,27 @@ type knkd struct {
 	stop      func() error
 }
 
+// benchKEK is the key-encryption key file knkd needs on PostgreSQL:
+// KNK_KEY_ENCRYPTION_KEY_FILE if set, else a new one in dir. SQLite uses the
+// default file beside the database.
+func benchKEK(dsn, dir string) (string, error) {
+	if !db.IsPostgres(dsn) {
+		return "", nil
+	}
+	if f := os.Getenv("KNK_KEY_ENCRYPTION_KEY_FILE"); f != "" {
+		return f, nil
+	}
+	f := filepath.Join(dir, "knk.kek")
+	_, err := secretbox.CreateKeyFile(f)
+	return f, err
+}
+
 // startInProcess runs knkd in this process; its logs (JSON, as knkd writes them)
 // go to io.Discard.
-func startInProcess(ctx context.Context, dsn string) (*knkd, error) {
+func startInProcess(ctx context.Context, dsn, kek string) (*knkd, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	srv, err := server.New(ctx, server.Config{
-		DB: dsn, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		DB: dsn, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", KeyEncryptionKeyFile: kek,
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), ShutdownTimeout: 10 * time.Second,
 		// The bench verifies anonymously from one address far above the abuse limit.
 		Edge: server.Edge{AnonymousLimit: server.Limit{PerMinute: -1}},
@@ -392,7 +411,7 @@ func startInProcess(ctx context.Context, dsn string) (*knkd, error) {
 
 // startProcess bootstraps the database and runs bin as knkd on free loopback
 // ports, its output discarded.
-func startProcess(ctx context.Context, bin, dsn string) (_ *knkd, err error) {
+func startProcess(ctx context.Context, bin, dsn, kek string) (_ *knkd, err error) {
 	store, err := db.Open(ctx, dsn)
 	if err != nil {
 		return nil, err
@@ -414,6 +433,9 @@ func startProcess(ctx context.Context, bin, dsn string) (_ *knkd, err error) {
 	}
 	cmd := exec.Command(bin, "--grpc-addr", k.grpcAddr, "--http-addr", k.httpAddr, "--anonymous-rate", "0")
 	cmd.Env = append(os.Environ(), "KNK_DB="+dsn) // a DSN may hold a password: never in argv
+	if kek != "" {
+		cmd.Env = append(cmd.Env, "KNK_KEY_ENCRYPTION_KEY_FILE="+kek)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

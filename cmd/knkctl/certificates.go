@@ -23,6 +23,7 @@ type certificatesCmd struct {
 	List          certificatesListCmd          `cmd:"" help:"List certificates in number order."`
 	Revoke        certificatesRevokeCmd        `cmd:"" help:"Revoke a valid certificate; the holder leaves the forum (training unit or admin)."`
 	Verify        certificatesVerifyCmd        `cmd:"" help:"Verify a certificate by its verification code (no key needed): ask knkd for its state, and check its Ed25519 signature here against the published keys."`
+	Resign        certificatesResignCmd        `cmd:"" help:"Sign again, with the current key, the certificates a revoked signing key signed at or after its revoked_from (admin)."`
 	VerifyOffline certificatesVerifyOfflineCmd `cmd:"" name:"verify-offline" help:"Check a certificate's signature with no network, from a saved GET /v1/verifications/CODE response and a saved GET /v1/keys response."`
 }
 
@@ -240,6 +241,9 @@ func (a *app) report(v *knkv1.VerifyCertificateResponse, keys *knkv1.ListSigning
 		note = " (" + note + ")"
 	}
 	switch {
+	case v.GetInvalidReason() != "":
+		fmt.Fprintf(a.stderr, "state: NOT VALID (%s)%s\n", v.GetInvalidReason(), note)
+		problems = append(problems, "certificate is not valid: "+v.GetInvalidReason())
 	case v.GetState() != knkv1.Certificate_STATE_VALID || !v.GetValid():
 		fmt.Fprintf(a.stderr, "state: %s%s\n", state, note)
 		problems = append(problems, fmt.Sprintf("certificate is not valid: state %s", state))
@@ -278,6 +282,10 @@ func verifySignature(v *knkv1.VerifyCertificateResponse, keys *knkv1.ListSigning
 	}
 	if alg := key.GetAlgorithm(); alg != "" && !strings.EqualFold(alg, "Ed25519") {
 		return "", fmt.Errorf("key %s: algorithm %q, want Ed25519", key.GetKeyId(), alg)
+	}
+	if from := key.GetRevokedFrom(); from != nil && !v.GetIssueTime().AsTime().Before(from.AsTime()) {
+		return "", fmt.Errorf("key %s is revoked for certificates signed from %s on; ask the issuer for the re-signed certificate",
+			key.GetKeyId(), from.AsTime().UTC().Format(time.RFC3339))
 	}
 	pub := ed25519.PublicKey(key.GetPublicKey())
 	if len(pub) != ed25519.PublicKeySize {

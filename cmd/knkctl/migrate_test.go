@@ -119,8 +119,9 @@ func TestMigrateStoreRoundTrip(t *testing.T) {
 		t.Errorf("a second copy into the same target: %v, want a refusal", err)
 	}
 
-	moved := testenv.StartAt(t, dst) // which adds an admin key: one more event
-	moved.AdminKey = src.AdminKey    // the keys travelled with the data
+	// The signing key travelled sealed: knkd on the copy needs the source's key-encryption key.
+	moved := testenv.StartWith(t, dst, func(cfg *testenv.Config) { cfg.KeyEncryptionKeyFile = testenv.KEKFile(t, src.DBPath) }) // which adds an admin key: one more event
+	moved.AdminKey = src.AdminKey                                                                                               // the keys travelled with the data
 	after := snapshot(t, moved, s.Name, logged)
 	for i := range before {
 		if !proto.Equal(before[i], after[i]) {

@@ -70,16 +70,24 @@ func (c *orgsListCmd) Run(a *app) error {
 }
 
 type keysCmd struct {
-	Create keysCreateCmd `cmd:"" help:"Create an API key; prints only its secret, which is shown this once."`
-	List   keysListCmd   `cmd:"" help:"List an organization's keys (never their secrets)."`
-	Revoke keysRevokeCmd `cmd:"" help:"Revoke a key; it stops working at once."`
+	Create        keysCreateCmd        `cmd:"" help:"Create an API key; prints only its secret, which is shown this once."`
+	List          keysListCmd          `cmd:"" help:"List an organization's keys (never their secrets)."`
+	Revoke        keysRevokeCmd        `cmd:"" help:"Revoke a key; it stops working at once."`
+	Rotate        keysRotateCmd        `cmd:"" help:"Replace a key: prints the new secret; the old key keeps working for --grace, then expires."`
+	RotateSigning keysRotateSigningCmd `cmd:"" name:"rotate-signing" help:"Make a new certificate signing key the one that signs; earlier keys stay published."`
+	RevokeSigning keysRevokeSigningCmd `cmd:"" name:"revoke-signing" help:"Revoke a compromised signing key from a time on, then re-sign the certificates it signed since with the current key."`
 }
 
 type keysCreateCmd struct {
-	Org string `arg:"" help:"Organization id or organizations/ID."`
+	Org    string `arg:"" help:"Organization id or organizations/ID."`
+	Expire string `placeholder:"TIME" help:"When the key stops working, RFC 3339 (default: never)."`
 }
 
 func (c *keysCreateCmd) Run(a *app) error {
+	expire, err := parseTime("expire", c.Expire)
+	if err != nil {
+		return err
+	}
 	cc, err := a.conn()
 	if err != nil {
 		return err
@@ -88,7 +96,7 @@ func (c *keysCreateCmd) Run(a *app) error {
 	defer cancel()
 	key, err := knkv1.NewOrganizationServiceClient(cc).CreateApiKey(ctx, &knkv1.CreateApiKeyRequest{
 		Parent: orgName(c.Org),
-		ApiKey: &knkv1.ApiKey{},
+		ApiKey: &knkv1.ApiKey{ExpireTime: expire},
 	})
 	if err != nil {
 		return err
@@ -116,6 +124,18 @@ func (c *keysListCmd) Run(a *app) error {
 	})
 }
 
+// keyName is the resource name of an organization's key given by id or name.
+func keyName(org, keyID string) (string, error) {
+	prefix := orgName(org) + "/keys/"
+	if strings.HasPrefix(keyID, prefix) {
+		return keyID, nil
+	}
+	if strings.Contains(keyID, "/") {
+		return "", fmt.Errorf("%s is not a key of %s", keyID, orgName(org))
+	}
+	return prefix + keyID, nil
+}
+
 type keysRevokeCmd struct {
 	Org   string `arg:"" help:"Organization id or organizations/ID."`
 	KeyID string `arg:"" name:"key-id" help:"Key id (the last part of organizations/ORG/keys/KEY_ID)."`
@@ -126,13 +146,9 @@ func (c *keysRevokeCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	prefix := orgName(c.Org) + "/keys/"
-	name := c.KeyID
-	if !strings.HasPrefix(name, prefix) {
-		if strings.Contains(name, "/") {
-			return fmt.Errorf("%s is not a key of %s", name, orgName(c.Org))
-		}
-		name = prefix + name
+	name, err := keyName(c.Org, c.KeyID)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := a.call()
 	defer cancel()

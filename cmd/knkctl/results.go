@@ -492,7 +492,7 @@ func refusedResults(err error, n int, idField string) map[int]refusal {
 
 // writeRejections writes row,field,reason with a header; rows are CSV data rows.
 func writeRejections(path string, rejs []*knkv1.ImportRejection) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := createPrivate(path)
 	if err != nil {
 		return err
 	}

@@ -409,6 +409,10 @@ func TestResultsImportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A world-readable rejections file left from before is made private.
+	if err := os.WriteFile(file+".rejections.csv", []byte("old\n"), 0o644); err != nil || os.Chmod(file+".rejections.csv", 0o644) != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr strings.Builder
 	err := run(context.Background(), []string{"--addr", startFake(t, f), "results", "import", "01JD00000000000000000000SS", file},
 		strings.NewReader(""), &stdout, &stderr)
@@ -436,6 +440,9 @@ func TestResultsImportCommand(t *testing.T) {
 	}
 	if len(f.recorded) != 1198 {
 		t.Errorf("%d cadres recorded, want 1198", len(f.recorded))
+	}
+	if st, err := os.Stat(file + ".rejections.csv"); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("rejections file mode %v (%v), want 0600: it holds NIKs", st.Mode().Perm(), err)
 	}
 	rejections, err := os.ReadFile(file + ".rejections.csv")
 	if err != nil {

@@ -34,6 +34,7 @@ type cli struct {
 	MinAge             int           `name:"min-age" help:"Minimum age of a cadre at registration (programme rule)." default:"18" env:"KNK_MIN_AGE"`
 	PassMark           int32         `name:"pass-mark" help:"Lowest score (0-100) that passes a topic, with attendance (programme rule)." default:"70" env:"KNK_PASS_MARK"`
 	SigningKey         string        `name:"signing-key" help:"PKCS#8 PEM Ed25519 key file that signs certificates (default: a key generated and kept in the store)." env:"KNK_SIGNING_KEY" type:"existingfile"`
+	KEKFile            string        `name:"key-encryption-key-file" help:"File with the key that encrypts the stored signing keys (base64 of 32 random bytes: openssl rand -base64 32). Default on SQLite: DB.kek beside the database, created on first start; required with PostgreSQL, the same file on every replica." env:"KNK_KEY_ENCRYPTION_KEY_FILE"`
 	ValidYears         int           `name:"valid-years" help:"How many years a certificate is valid (programme rule)." default:"3" env:"KNK_VALID_YEARS"`
 	ExpiryInterval     time.Duration `name:"expiry-interval" help:"How often expired certificates are swept." default:"1m" env:"KNK_EXPIRY_INTERVAL"`
 	NIKChecks          int           `name:"nik-checks-per-minute" help:"Per API key: NIK lookups, transfer requests and creates of registered NIKs a minute (a minute's worth at once); -1 = no limit." default:"120" env:"KNK_NIK_CHECKS_PER_MINUTE"`
@@ -80,7 +81,7 @@ func run(ctx context.Context, c cli, args []string) error {
 	}
 	srv, err := server.New(ctx, server.Config{
 		DB: c.DB, GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, Logger: log,
-		MinAge: c.MinAge, PassMark: c.PassMark, SigningKeyFile: c.SigningKey, ValidYears: c.ValidYears,
+		MinAge: c.MinAge, PassMark: c.PassMark, SigningKeyFile: c.SigningKey, KeyEncryptionKeyFile: c.KEKFile, ValidYears: c.ValidYears,
 		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout, NIKChecksPerMinute: c.NIKChecks,
 		AccessLogRetention: c.AccessLogRetention, EraseAfter: c.EraseAfter, NIKHashKeyFile: c.NIKHashKeyFile,
 		Edge: server.Edge{

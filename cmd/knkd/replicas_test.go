@@ -52,6 +52,7 @@ func startReplica(t *testing.T, bin, dsn string) *replica {
 	t.Helper()
 	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "--db", dsn, "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "KNK_KEY_ENCRYPTION_KEY_FILE="+testenv.KEKFile(t, dsn))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -97,6 +97,7 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.OrganizationService/CreateApiKey":       admin,
 	"/knk.v1.OrganizationService/ListApiKeys":        admin,
 	"/knk.v1.OrganizationService/DeleteApiKey":       admin,
+	"/knk.v1.OrganizationService/RotateApiKey":       admin,
 
 	"/knk.v1.CadreService/CreateCadre":   writers,
 	"/knk.v1.CadreService/GetCadre":      all,
@@ -129,6 +130,9 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.CertificateService/VerifyCertificate":       nil,
 	"/knk.v1.CertificateService/VerifyCertificateByCode": nil,
 	"/knk.v1.CertificateService/ListSigningKeys":         nil,
+	"/knk.v1.CertificateService/RotateSigningKey":        admin,
+	"/knk.v1.CertificateService/RevokeSigningKey":        admin,
+	"/knk.v1.CertificateService/ResignCertificates":      admin,
 
 	"/knk.v1.ForumService/ListForums":       all,
 	"/knk.v1.ForumService/GetForum":         all,

@@ -98,6 +98,9 @@ func driverWith(name, pragma string) func() string {
 const checkpointEvery = 500 * time.Millisecond
 
 func openSQLite(path string, db *DB) (*sql.DB, dialect, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, nil, err
+	}
 	conn, err := sql.Open(writerDriver(), sqliteDSN(path, true))
 	if err != nil {
 		return nil, nil, err
@@ -106,6 +109,10 @@ func openSQLite(path string, db *DB) (*sql.DB, dialect, error) {
 	if err := conn.Ping(); err != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := privateSidecars(path); err != nil {
+		conn.Close()
+		return nil, nil, err
 	}
 	read, err := sql.Open(readerDriver(), sqliteDSN(path, false))
 	if err != nil {
@@ -294,6 +301,49 @@ func (d *sqliteDialect) checkpointer(read *sql.DB) {
 			read.Exec("PRAGMA wal_checkpoint(PASSIVE)")
 		}
 	}
+}
+
+// createPrivate makes sure the database file exists with mode 0600 before
+// SQLite opens it (SQLite would create it 0644 less the umask), and takes group
+// and other access away from an existing one: it holds NIKs, and the signing
+// keys' sealed seeds. SQLite creates the -wal and -shm files with the database
+// file's mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(st.Mode().Perm() &^ 0o077); err != nil {
+			return fmt.Errorf("make %s private (mode 0600): %w", path, err)
+		}
+	}
+	return nil
+}
+
+// privateSidecars takes group and other access away from the -wal and -shm
+// files of an open database, in case they were made before createPrivate ran.
+func privateSidecars(path string) error {
+	for _, p := range []string{path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&^0o077); err != nil {
+				return fmt.Errorf("make %s private (mode 0600): %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // syncFile forces a file's written data to disk.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -47,6 +48,10 @@ type Config struct {
 	// SigningKeyFile is a PKCS#8 PEM Ed25519 key that signs certificates; empty
 	// means a key generated and kept in the store on first start.
 	SigningKeyFile string
+	// KeyEncryptionKeyFile holds the key that encrypts the stored signing keys.
+	// Empty means, on SQLite, DB+".kek", created on first start; PostgreSQL
+	// needs it given (the same file on every replica).
+	KeyEncryptionKeyFile string
 	// ValidYears is how long a certificate is valid.
 	ValidYears int
 	// ExpiryInterval is how often the expiry sweep runs; negative disables it.
@@ -151,6 +156,17 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.close()
 		}
 	}()
+	kek := cfg.KeyEncryptionKeyFile
+	if kek == "" {
+		if db.IsPostgres(cfg.DB) {
+			return nil, errors.New("--key-encryption-key-file (KNK_KEY_ENCRYPTION_KEY_FILE) is required with PostgreSQL: " +
+				"make one file with `openssl rand -base64 32 > knk.kek`, keep it apart from the database and give every replica the same file")
+		}
+		kek = cfg.DB + ".kek"
+	}
+	// Only the SQLite default beside the database is made on first start; a file
+	// named elsewhere must exist.
+	createKEK := !db.IsPostgres(cfg.DB) && kek == cfg.DB+".kek"
 	if s.db, err = db.Open(ctx, cfg.DB); err != nil {
 		return nil, err
 	}
@@ -176,9 +192,14 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
 	train := &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark}
 	knkv1.RegisterTrainingServiceServer(s.grpc, train)
-	signer, err := certificate.LoadSigner(ctx, s.db, cfg.SigningKeyFile, cfg.Now())
+	signer, err := certificate.LoadSigner(ctx, s.db, certificate.SignerConfig{
+		File: cfg.SigningKeyFile, KEKFile: kek, CreateKEK: createKEK, Now: cfg.Now(),
+	})
 	if err != nil {
 		return nil, err
+	}
+	if st, err := os.Stat(kek); err == nil && st.Mode().Perm()&0o077 != 0 {
+		cfg.Logger.Warn("the key-encryption key file is readable by other users; make it readable by knkd only (chmod 600)", "file", kek)
 	}
 	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears}
 	if _, err := s.certs.ResignV1(ctx, cfg.Logger); err != nil {

@@ -209,7 +209,8 @@ func TestClientCertificatesOnTheGRPCPort(t *testing.T) {
 func TestPlaintextOffLoopbackIsRefused(t *testing.T) {
 	path := dbtest.DSN(t, dbtest.Engine())
 	for _, addrs := range [][2]string{{"0.0.0.0:0", "127.0.0.1:0"}, {"127.0.0.1:0", "0.0.0.0:0"}} {
-		_, err := server.New(context.Background(), server.Config{DB: path, GRPCAddr: addrs[0], HTTPAddr: addrs[1]})
+		_, err := server.New(context.Background(), server.Config{DB: path, GRPCAddr: addrs[0], HTTPAddr: addrs[1],
+			KeyEncryptionKeyFile: testenv.KEKFile(t, path)})
 		if err == nil || !strings.Contains(err.Error(), "without TLS") {
 			t.Errorf("plaintext on %v: %v, want a refusal", addrs, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/secretbox"
 	"github.com/knk-id/knk/services/certificate"
 )
 
@@ -15,11 +16,7 @@ import (
 func (e *Env) DowngradeToV1(t testing.TB, certs ...*knkv1.Certificate) {
 	t.Helper()
 	conn := e.SQL(t)
-	var seed []byte
-	if err := conn.QueryRow(`SELECT private_key FROM signing_keys WHERE private_key IS NOT NULL`).Scan(&seed); err != nil {
-		t.Fatal(err)
-	}
-	key := ed25519.NewKeyFromSeed(seed)
+	key := e.SigningKey(t)
 	update := `UPDATE certificates SET verification_code = NULL, canonical_version = 1, signature = $1 WHERE number = $2`
 	if e.Engine() == "sqlite" {
 		update = strings.NewReplacer("$1", "?", "$2", "?").Replace(update)
@@ -33,4 +30,27 @@ func (e *Env) DowngradeToV1(t testing.TB, certs ...*knkv1.Certificate) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// SigningKey returns the private key the store signs with now, decrypted with
+// the store's key-encryption key as only knkd can.
+func (e *Env) SigningKey(t testing.TB) ed25519.PrivateKey {
+	t.Helper()
+	var (
+		id     string
+		sealed []byte
+	)
+	err := e.SQL(t).QueryRow(`SELECT id, private_key FROM signing_keys WHERE active = 1 AND private_key IS NOT NULL`).Scan(&id, &sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kek, err := secretbox.ReadKeyFile(e.KEKFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := kek.Open(sealed, []byte(id))
+	if err != nil {
+		t.Fatalf("decrypt signing key %s: %v", id, err)
+	}
+	return ed25519.NewKeyFromSeed(seed)
 }

@@ -5,12 +5,14 @@ package testenv
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ import (
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/db/dbtest"
+	"github.com/knk-id/knk/internal/secretbox"
 	"github.com/knk-id/knk/internal/server"
 	"github.com/knk-id/knk/services/organization"
 )
@@ -57,6 +60,7 @@ type Env struct {
 	TLS      *TLSFiles    // the test CA and certificates, when knkd serves TLS
 	AdminKey string
 	DBPath   string // the store: a SQLite file path or a postgres:// DSN
+	KEKFile  string // the key-encryption key file of the stored signing keys
 	Clock    *Clock
 	logs     *syncWriter
 
@@ -109,17 +113,14 @@ func start(t testing.TB, path string, f *TLSFiles, edit func(*Config)) *Env {
 	e := &Env{DBPath: path, Clock: &Clock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}, logs: &syncWriter{w: &bytes.Buffer{}},
 		HTTP: http.DefaultClient, TLS: f}
 	ctx, cancel := context.WithCancel(context.Background())
-	cfg := server.Config{
-		DB: path, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
-		Now:    e.Clock.Now, ShutdownTimeout: 5 * time.Second, ExpiryInterval: 20 * time.Millisecond,
-	}
+	cfg := config(t, path, e.Clock.Now, e.logs)
 	if f != nil {
 		cfg.TLSCert, cfg.TLSKey = f.ServerCert, f.ServerKey
 	}
 	if edit != nil {
 		edit(&cfg)
 	}
+	e.KEKFile = cmp.Or(cfg.KeyEncryptionKeyFile, path+".kek")
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		cancel()
@@ -150,6 +151,63 @@ func start(t testing.TB, path string, f *TLSFiles, edit func(*Config)) *Env {
 	e.Privacy = knkv1.NewPrivacyServiceClient(e.Conn)
 	t.Cleanup(func() { e.Stop(t) })
 	return e
+}
+
+var keks sync.Map // DSN → key-encryption key file
+
+// KEKFile returns the key-encryption key file of the store at dsn: on SQLite
+// knkd's default beside the file, on PostgreSQL one file shared by every server
+// that a test starts on dsn (as replicas share it), made on first use.
+func KEKFile(t testing.TB, dsn string) string {
+	t.Helper()
+	if !db.IsPostgres(dsn) {
+		return dsn + ".kek"
+	}
+	if f, ok := keks.Load(dsn); ok {
+		return f.(string)
+	}
+	f := filepath.Join(t.TempDir(), "knk.kek")
+	if _, err := secretbox.CreateKeyFile(f); err != nil {
+		t.Fatal(err)
+	}
+	if prev, loaded := keks.LoadOrStore(dsn, f); loaded {
+		return prev.(string)
+	}
+	t.Cleanup(func() { keks.Delete(dsn) })
+	return f
+}
+
+// config is the test configuration of a knkd on path.
+func config(t testing.TB, path string, now func() time.Time, logs io.Writer) server.Config {
+	cfg := server.Config{
+		DB: path, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Now:    now, ShutdownTimeout: 5 * time.Second, ExpiryInterval: 20 * time.Millisecond,
+	}
+	if db.IsPostgres(path) {
+		cfg.KeyEncryptionKeyFile = KEKFile(t, path)
+	}
+	return cfg
+}
+
+// StartErr tries to start knkd on path, configured as StartWith does, when the
+// test expects it to refuse, and returns its error. A knkd that does start is
+// stopped at once and the test fails.
+func StartErr(t testing.TB, path string, edit func(*Config)) error {
+	t.Helper()
+	cfg := config(t, path, time.Now, io.Discard)
+	if edit != nil {
+		edit(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg)
+	if err == nil {
+		t.Errorf("knkd started on %s, want it to refuse", path)
+		cancel()
+		srv.Serve(ctx)
+	}
+	cancel()
+	return err
 }
 
 // Stop shuts knkd down gracefully and waits for it; later calls do nothing.

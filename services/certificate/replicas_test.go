@@ -118,7 +118,7 @@ func TestResignRunsOnceAcrossReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer store.Close()
-		signer, err := certificate.LoadSigner(ctx, store, "", time.Now())
+		signer, err := certificate.LoadSigner(ctx, store, certificate.SignerConfig{KEKFile: testenv.KEKFile(t, dsn), Now: time.Now()})
 		if err != nil {
 			t.Fatal(err)
 		}

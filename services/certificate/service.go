@@ -207,14 +207,18 @@ func (s *Service) issue(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, issuer s
 	if years == 0 {
 		years = 3
 	}
+	key, err := s.Signer.Current(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
 	n := fmt.Sprintf("KNK-%s-%d-%06d", c.ProvinceCode, year, seq)
 	cert := &knkv1.Certificate{
 		Name: "certificates/" + n, Cadre: c.Name, HolderName: c.DisplayName, ProvinceCode: c.ProvinceCode,
 		Topics: topic.List(topic.All), Issuer: issuer, IssueTime: timestamppb.New(now),
-		ExpireTime: timestamppb.New(now.AddDate(years, 0, 0)), State: knkv1.Certificate_STATE_VALID, KeyId: s.Signer.ID,
+		ExpireTime: timestamppb.New(now.AddDate(years, 0, 0)), State: knkv1.Certificate_STATE_VALID, KeyId: key.ID,
 		VerificationCode: certcode.New(), CanonicalVersion: V2,
 	}
-	cert.Signature = s.Signer.Sign(contentOf(cert).Canonical(V2))
+	cert.Signature = key.Sign(contentOf(cert).Canonical(V2))
 	cadreID := strings.TrimPrefix(c.Name, "cadres/")
 	_, err = tx.ExecContext(ctx, `INSERT INTO certificates (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?, ?, ?)`,
 		n, cadreID, cert.HolderName, cert.ProvinceCode, topic.All, issuer, now.UnixMicro(),
@@ -398,26 +402,6 @@ func (s *Service) RevokeCertificate(ctx context.Context, req *knkv1.RevokeCertif
 		return nil, err
 	}
 	return present(p, out), nil
-}
-
-// ListSigningKeys publishes every public key that has signed certificates.
-func (s *Service) ListSigningKeys(ctx context.Context, _ *knkv1.ListSigningKeysRequest) (*knkv1.ListSigningKeysResponse, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT id, public_key, create_time FROM signing_keys ORDER BY create_time, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	resp := &knkv1.ListSigningKeysResponse{}
-	for rows.Next() {
-		k := &knkv1.SigningKey{Algorithm: "Ed25519"}
-		var ct int64
-		if err := rows.Scan(&k.KeyId, &k.PublicKey, &ct); err != nil {
-			return nil, err
-		}
-		k.CreateTime = timestamppb.New(time.UnixMicro(ct))
-		resp.Keys = append(resp.Keys, k)
-	}
-	return resp, rows.Err()
 }
 
 // ExpireDue marks every valid certificate whose expiry time has passed EXPIRED,

@@ -28,6 +28,7 @@ import (
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/certcode"
+	"github.com/knk-id/knk/internal/db/dbtest"
 	"github.com/knk-id/knk/internal/testenv"
 	"github.com/knk-id/knk/services/certificate"
 )
@@ -46,7 +47,13 @@ type world struct {
 
 func setup(t *testing.T) *world {
 	t.Helper()
-	e := testenv.Start(t)
+	return setupWith(t, nil)
+}
+
+// setupWith is setup on a knkd whose configuration edit changes.
+func setupWith(t *testing.T, edit func(*testenv.Config)) *world {
+	t.Helper()
+	e := testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), edit)
 	return &world{
 		Env:       e,
 		fed:       e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, ""),

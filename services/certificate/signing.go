@@ -1,21 +1,14 @@
 package certificate
 
 import (
-	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
-	"github.com/knk-id/knk/internal/db"
 )
 
 // Canonical versions: which lines a signature covers.
@@ -104,72 +97,4 @@ func VerifySignature(v *knkv1.VerifyCertificateResponse, pub ed25519.PublicKey) 
 func KeyID(pub ed25519.PublicKey) string {
 	sum := sha256.Sum256(pub)
 	return hex.EncodeToString(sum[:8])
-}
-
-// Signer signs certificates with the active key.
-type Signer struct {
-	ID  string
-	key ed25519.PrivateKey
-}
-
-// Sign signs canonical bytes.
-func (s *Signer) Sign(msg []byte) []byte { return ed25519.Sign(s.key, msg) }
-
-// LoadSigner returns the signing key: the PKCS#8 PEM Ed25519 key in file if one is
-// given (its public key is published, its private key never stored), else the
-// key this store generated on its first start (generated now if there is none).
-// Every key ever used stays published so old certificates still verify.
-func LoadSigner(ctx context.Context, store *db.DB, file string, now time.Time) (*Signer, error) {
-	if file != "" {
-		key, err := readKey(file)
-		if err != nil {
-			return nil, err
-		}
-		pub := key.Public().(ed25519.PublicKey)
-		err = store.Write(ctx, func(tx *db.Tx) error {
-			_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (id, public_key, create_time) VALUES (?, ?, ?)
-				ON CONFLICT (id) DO NOTHING`, KeyID(pub), []byte(pub), now.UnixMicro())
-			return err
-		})
-		return &Signer{ID: KeyID(pub), key: key}, err
-	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	pub := priv.Public().(ed25519.PublicKey)
-	err = store.Write(ctx, func(tx *db.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (id, public_key, private_key, active, create_time)
-			VALUES (?, ?, ?, 1, ?) ON CONFLICT DO NOTHING`, KeyID(pub), []byte(pub), priv.Seed(), now.UnixMicro())
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	var seed []byte
-	if err := store.QueryRowContext(ctx, `SELECT private_key FROM signing_keys WHERE private_key IS NOT NULL`).Scan(&seed); err != nil {
-		return nil, fmt.Errorf("load signing key: %w", err)
-	}
-	key := ed25519.NewKeyFromSeed(seed)
-	return &Signer{ID: KeyID(key.Public().(ed25519.PublicKey)), key: key}, nil
-}
-
-func readKey(file string) (ed25519.PrivateKey, error) {
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("signing key: %w", err)
-	}
-	block, _ := pem.Decode(raw)
-	if block == nil {
-		return nil, errors.New("signing key: no PEM block in " + file)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", file, err)
-	}
-	key, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, errors.New("signing key: " + file + " is not an Ed25519 key")
-	}
-	return key, nil
 }

@@ -47,6 +47,9 @@ func (s *Service) VerifyCertificate(ctx context.Context, req *knkv1.VerifyCertif
 		return nil, err
 	}
 	v := verification(c, full)
+	if err := s.checkKey(ctx, v, c); err != nil {
+		return nil, err
+	}
 	if claimed != "" {
 		if !full {
 			if err := s.countNameTry(ctx, number(c.Name)); err != nil {
@@ -131,7 +134,8 @@ func (s *Service) VerifyByCode(ctx context.Context, code string) (*knkv1.VerifyC
 	if err != nil {
 		return nil, err
 	}
-	return verification(s.current(c), true), nil
+	v := verification(s.current(c), true)
+	return v, s.checkKey(ctx, v, c)
 }
 
 // verification is what a verifier learns of c; full adds the holder's name, the
@@ -187,6 +191,10 @@ func (s *Service) ResignV1(ctx context.Context, log *slog.Logger) (int, error) {
 			return total, err
 		}
 		err = s.DB.Write(ctx, func(tx *db.Tx) error {
+			key, err := s.Signer.Current(ctx, tx)
+			if err != nil {
+				return err
+			}
 			for _, n := range due {
 				c, err := get(ctx, tx, "certificates/"+n)
 				if err != nil {
@@ -196,7 +204,7 @@ func (s *Service) ResignV1(ctx context.Context, log *slog.Logger) (int, error) {
 					continue
 				}
 				c.VerificationCode = certcode.New()
-				done, err := setV2(ctx, tx, n, c.VerificationCode, s.Signer.Sign(contentOf(c).Canonical(V2)), s.Signer.ID)
+				done, err := setV2(ctx, tx, n, c.VerificationCode, key.Sign(contentOf(c).Canonical(V2)), key.ID)
 				if err != nil {
 					return err
 				}

@@ -39,8 +39,9 @@ type Service struct {
 }
 
 type cachedKey struct {
-	hash []byte
-	p    auth.Principal
+	hash   []byte
+	p      auth.Principal
+	expire int64 // µs since the epoch; 0: never
 }
 
 var _ knkv1.OrganizationServiceServer = (*Service)(nil)
@@ -181,16 +182,22 @@ func (s *Service) CreateApiKey(ctx context.Context, req *knkv1.CreateApiKeyReque
 	if err != nil {
 		return nil, err
 	}
+	now := s.Now()
+	expire, err := expireTime("api_key.expire_time", req.GetApiKey().GetExpireTime(), now)
+	if err != nil {
+		return nil, err
+	}
 	var key *knkv1.ApiKey
 	err = s.DB.Write(ctx, func(tx *db.Tx) error {
 		var err error
-		key, err = createKey(ctx, tx, id, auth.Actor(ctx), s.Now())
+		key, err = createKey(ctx, tx, id, auth.Actor(ctx), now, expire)
 		return err
 	})
 	return key, api.StoreError(req.GetParent(), err)
 }
 
-func createKey(ctx context.Context, tx *db.Tx, org, actor string, now time.Time) (*knkv1.ApiKey, error) {
+// createKey makes a key of org; expire is when it stops working (zero: never).
+func createKey(ctx context.Context, tx *db.Tx, org, actor string, now, expire time.Time) (*knkv1.ApiKey, error) {
 	var exists int
 	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM organizations WHERE id = ?`, org).Scan(&exists); err != nil {
 		return nil, tx.Translate(err)
@@ -199,8 +206,8 @@ func createKey(ctx context.Context, tx *db.Tx, org, actor string, now time.Time)
 	secret, hash := auth.NewSecret(keyID)
 	now = now.Truncate(time.Microsecond)
 	_, err := tx.ExecContext(ctx,
-		`INSERT INTO api_keys (id, organization_id, secret_hash, create_time) VALUES (?, ?, ?, ?)`,
-		keyID, org, hash, now.UnixMicro())
+		`INSERT INTO api_keys (id, organization_id, secret_hash, create_time, expire_time) VALUES (?, ?, ?, ?, ?)`,
+		keyID, org, hash, now.UnixMicro(), micros(expire))
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +215,7 @@ func createKey(ctx context.Context, tx *db.Tx, org, actor string, now time.Time)
 	if err := tx.Event(ctx, "api_key.created", name, actor, now); err != nil {
 		return nil, err
 	}
-	return &knkv1.ApiKey{Name: name, Secret: secret, CreateTime: timestamppb.New(now)}, nil
+	return &knkv1.ApiKey{Name: name, Secret: secret, CreateTime: timestamppb.New(now), ExpireTime: stamp(expire)}, nil
 }
 
 // ListApiKeys lists the organization's keys that are not revoked.
@@ -229,7 +236,7 @@ func (s *Service) ListApiKeys(ctx context.Context, req *knkv1.ListApiKeysRequest
 		return nil, api.StoreError(req.GetParent(), err)
 	}
 	rows, err := s.DB.QueryContext(ctx,
-		`SELECT id, create_time FROM api_keys WHERE organization_id = ? AND revoke_time IS NULL AND id > ? ORDER BY id LIMIT ?`,
+		`SELECT id, create_time, expire_time FROM api_keys WHERE organization_id = ? AND revoke_time IS NULL AND id > ? ORDER BY id LIMIT ?`,
 		org, after, size+1)
 	if err != nil {
 		return nil, err
@@ -238,10 +245,11 @@ func (s *Service) ListApiKeys(ctx context.Context, req *knkv1.ListApiKeysRequest
 	resp := &knkv1.ListApiKeysResponse{}
 	for rows.Next() {
 		var (
-			id string
-			ct int64
+			id     string
+			ct     int64
+			expire sql.NullInt64
 		)
-		if err := rows.Scan(&id, &ct); err != nil {
+		if err := rows.Scan(&id, &ct, &expire); err != nil {
 			return nil, err
 		}
 		if len(resp.ApiKeys) == size {
@@ -250,6 +258,7 @@ func (s *Service) ListApiKeys(ctx context.Context, req *knkv1.ListApiKeysRequest
 		}
 		resp.ApiKeys = append(resp.ApiKeys, &knkv1.ApiKey{
 			Name: req.GetParent() + "/keys/" + id, CreateTime: timestamppb.New(time.UnixMicro(ct)),
+			ExpireTime: stamp(fromMicros(expire)),
 		})
 	}
 	return resp, rows.Err()
@@ -257,11 +266,11 @@ func (s *Service) ListApiKeys(ctx context.Context, req *knkv1.ListApiKeysRequest
 
 // DeleteApiKey revokes a key. The next call made with it is UNAUTHENTICATED.
 func (s *Service) DeleteApiKey(ctx context.Context, req *knkv1.DeleteApiKeyRequest) (*emptypb.Empty, error) {
-	org, keyID, ok := strings.Cut(strings.TrimPrefix(req.GetName(), "organizations/"), "/keys/")
-	if !ok || !strings.HasPrefix(req.GetName(), "organizations/") || org == "" || keyID == "" {
-		return nil, api.Invalid("name", "must be organizations/{organization}/keys/{key}")
+	org, keyID, err := parseKeyName(req.GetName())
+	if err != nil {
+		return nil, err
 	}
-	err := s.DB.Write(ctx, func(tx *db.Tx) error {
+	err = s.DB.Write(ctx, func(tx *db.Tx) error {
 		now := s.Now()
 		res, err := tx.ExecContext(ctx,
 			`UPDATE api_keys SET revoke_time = ? WHERE id = ? AND organization_id = ? AND revoke_time IS NULL`,
@@ -289,20 +298,22 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Princip
 		return auth.Principal{}, errInvalidKey()
 	}
 	if c, ok := s.keys.Load(keyID); ok {
-		if subtle.ConstantTimeCompare(c.(cachedKey).hash, auth.Hash(secret)) != 1 {
+		c := c.(cachedKey)
+		if subtle.ConstantTimeCompare(c.hash, auth.Hash(secret)) != 1 {
 			return auth.Principal{}, errInvalidKey()
 		}
-		return c.(cachedKey).p, nil
+		return c.p, s.checkExpiry(c.expire)
 	}
 	var (
-		p    auth.Principal
-		kind int32
-		hash []byte
+		p      auth.Principal
+		kind   int32
+		hash   []byte
+		expire sql.NullInt64
 	)
 	err = s.DB.QueryRowContext(ctx, `
-		SELECT k.secret_hash, o.id, o.kind, o.province_code
+		SELECT k.secret_hash, o.id, o.kind, o.province_code, k.expire_time
 		FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-		WHERE k.id = ? AND k.revoke_time IS NULL`, keyID).Scan(&hash, &p.Org, &kind, &p.Province)
+		WHERE k.id = ? AND k.revoke_time IS NULL`, keyID).Scan(&hash, &p.Org, &kind, &p.Province, &expire)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.Principal{}, errInvalidKey()
 	}
@@ -315,9 +326,18 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (auth.Princip
 	p.Kind = knkv1.Organization_Kind(kind)
 	p.KeyID = keyID
 	if s.DB.Engine() == "sqlite" {
-		s.keys.Store(keyID, cachedKey{hash: hash, p: p})
+		s.keys.Store(keyID, cachedKey{hash: hash, p: p, expire: expire.Int64})
 	}
-	return p, nil
+	return p, s.checkExpiry(expire.Int64)
+}
+
+// checkExpiry refuses a key whose expiry time (µs, 0: never) has passed.
+func (s *Service) checkExpiry(expire int64) error {
+	if expire == 0 || s.Now().UnixMicro() < expire {
+		return nil
+	}
+	return api.Error(codes.Unauthenticated, "KEY_EXPIRED", "the API key expired at "+
+		time.UnixMicro(expire).UTC().Format(time.RFC3339)+"; ask the administrator for a new key")
 }
 
 func errInvalidKey() error {
@@ -340,7 +360,7 @@ func Bootstrap(ctx context.Context, store *db.DB, now time.Time) (string, error)
 		if err != nil {
 			return err
 		}
-		key, err := createKey(ctx, tx, "admin", "", now)
+		key, err := createKey(ctx, tx, "admin", "", now, time.Time{})
 		if err != nil {
 			return err
 		}

@@ -665,7 +665,10 @@ type VerifyCertificateResponse struct {
 	// When the certificate was revoked (state STATE_REVOKED).
 	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
 	// Disclosed: why it was revoked.
-	RevokeReason  string `protobuf:"bytes,17,opt,name=revoke_reason,json=revokeReason,proto3" json:"revoke_reason,omitempty"`
+	RevokeReason string `protobuf:"bytes,17,opt,name=revoke_reason,json=revokeReason,proto3" json:"revoke_reason,omitempty"`
+	// Why valid is false when state does not say, e.g. that the signing key was
+	// revoked for certificates signed from a given time.
+	InvalidReason string `protobuf:"bytes,20,opt,name=invalid_reason,json=invalidReason,proto3" json:"invalid_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -819,6 +822,13 @@ func (x *VerifyCertificateResponse) GetRevokeReason() string {
 	return ""
 }
 
+func (x *VerifyCertificateResponse) GetInvalidReason() string {
+	if x != nil {
+		return x.InvalidReason
+	}
+	return ""
+}
+
 // ListSigningKeysRequest is the request of ListSigningKeys.
 type ListSigningKeysRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -862,8 +872,15 @@ type SigningKey struct {
 	KeyId     string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	Algorithm string                 `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
 	// The raw 32-byte Ed25519 public key.
-	PublicKey     []byte                 `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	PublicKey  []byte                 `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the key was revoked; unset while it is not.
+	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	// Certificates this key signed at or after this time are not valid (until
+	// re-signed by another key); unset while the key is not revoked.
+	RevokedFrom *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=revoked_from,json=revokedFrom,proto3" json:"revoked_from,omitempty"`
+	// Whether this key signs new certificates now.
+	Active        bool `protobuf:"varint,7,opt,name=active,proto3" json:"active,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -926,6 +943,27 @@ func (x *SigningKey) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SigningKey) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+func (x *SigningKey) GetRevokedFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedFrom
+	}
+	return nil
+}
+
+func (x *SigningKey) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
 // ListSigningKeysResponse is the response of ListSigningKeys.
 type ListSigningKeysResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -969,6 +1007,218 @@ func (x *ListSigningKeysResponse) GetKeys() []*SigningKey {
 		return x.Keys
 	}
 	return nil
+}
+
+// RotateSigningKeyRequest is the request of RotateSigningKey.
+type RotateSigningKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateSigningKeyRequest) Reset() {
+	*x = RotateSigningKeyRequest{}
+	mi := &file_knk_v1_certificate_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateSigningKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateSigningKeyRequest) ProtoMessage() {}
+
+func (x *RotateSigningKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_certificate_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateSigningKeyRequest.ProtoReflect.Descriptor instead.
+func (*RotateSigningKeyRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{12}
+}
+
+// RevokeSigningKeyRequest is the request of RevokeSigningKey.
+type RevokeSigningKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key_id of a published key.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Certificates the key signed at or after this time become not valid; not in
+	// the future.
+	RevokedFrom   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=revoked_from,json=revokedFrom,proto3" json:"revoked_from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSigningKeyRequest) Reset() {
+	*x = RevokeSigningKeyRequest{}
+	mi := &file_knk_v1_certificate_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSigningKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSigningKeyRequest) ProtoMessage() {}
+
+func (x *RevokeSigningKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_certificate_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSigningKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeSigningKeyRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RevokeSigningKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RevokeSigningKeyRequest) GetRevokedFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedFrom
+	}
+	return nil
+}
+
+// ResignCertificatesRequest is the request of ResignCertificates.
+type ResignCertificatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key_id of a revoked key.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// How many certificates to re-sign in this call: default 500, at most 1000.
+	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResignCertificatesRequest) Reset() {
+	*x = ResignCertificatesRequest{}
+	mi := &file_knk_v1_certificate_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResignCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResignCertificatesRequest) ProtoMessage() {}
+
+func (x *ResignCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_certificate_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResignCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ResignCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ResignCertificatesRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ResignCertificatesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// ResignCertificatesResponse is the response of ResignCertificates.
+type ResignCertificatesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many certificates this call signed again.
+	Resigned int32 `protobuf:"varint,1,opt,name=resigned,proto3" json:"resigned,omitempty"`
+	// How many certificates of the revoked key are still to re-sign.
+	Remaining int64 `protobuf:"varint,2,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	// The key that signed them.
+	NewKeyId      string `protobuf:"bytes,3,opt,name=new_key_id,json=newKeyId,proto3" json:"new_key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResignCertificatesResponse) Reset() {
+	*x = ResignCertificatesResponse{}
+	mi := &file_knk_v1_certificate_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResignCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResignCertificatesResponse) ProtoMessage() {}
+
+func (x *ResignCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_certificate_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResignCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*ResignCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ResignCertificatesResponse) GetResigned() int32 {
+	if x != nil {
+		return x.Resigned
+	}
+	return 0
+}
+
+func (x *ResignCertificatesResponse) GetRemaining() int64 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
+}
+
+func (x *ResignCertificatesResponse) GetNewKeyId() string {
+	if x != nil {
+		return x.NewKeyId
+	}
+	return ""
 }
 
 var File_knk_v1_certificate_proto protoreflect.FileDescriptor
@@ -1027,7 +1277,7 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\vholder_name\x18\x02 \x01(\tR\n" +
 	"holderName\"9\n" +
 	"\x1eVerifyCertificateByCodeRequest\x12\x17\n" +
-	"\x04code\x18\x01 \x01(\tB\x03\xe0A\x02R\x04code\"\xc6\x05\n" +
+	"\x04code\x18\x01 \x01(\tB\x03\xe0A\x02R\x04code\"\xed\x05\n" +
 	"\x19VerifyCertificateResponse\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x12/\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x19.knk.v1.Certificate.StateR\x05state\x12\x1f\n" +
@@ -1050,9 +1300,10 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\fname_matches\x18\x0f \x01(\bH\x00R\vnameMatches\x88\x01\x01\x12;\n" +
 	"\vrevoke_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"revokeTime\x12#\n" +
-	"\rrevoke_reason\x18\x11 \x01(\tR\frevokeReasonB\x0f\n" +
+	"\rrevoke_reason\x18\x11 \x01(\tR\frevokeReason\x12%\n" +
+	"\x0einvalid_reason\x18\x14 \x01(\tR\rinvalidReasonB\x0f\n" +
 	"\r_name_matches\"\x18\n" +
-	"\x16ListSigningKeysRequest\"\x9d\x01\n" +
+	"\x16ListSigningKeysRequest\"\xb1\x02\n" +
 	"\n" +
 	"SigningKey\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1c\n" +
@@ -1060,9 +1311,25 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\n" +
 	"public_key\x18\x03 \x01(\fR\tpublicKey\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"A\n" +
+	"createTime\x12;\n" +
+	"\vrevoke_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\x12=\n" +
+	"\frevoked_from\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vrevokedFrom\x12\x16\n" +
+	"\x06active\x18\a \x01(\bR\x06active\"A\n" +
 	"\x17ListSigningKeysResponse\x12&\n" +
-	"\x04keys\x18\x01 \x03(\v2\x12.knk.v1.SigningKeyR\x04keys2\xc2\x06\n" +
+	"\x04keys\x18\x01 \x03(\v2\x12.knk.v1.SigningKeyR\x04keys\"\x19\n" +
+	"\x17RotateSigningKeyRequest\"y\n" +
+	"\x17RevokeSigningKeyRequest\x12\x1a\n" +
+	"\x06key_id\x18\x01 \x01(\tB\x03\xe0A\x02R\x05keyId\x12B\n" +
+	"\frevoked_from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\vrevokedFrom\"T\n" +
+	"\x19ResignCertificatesRequest\x12\x1a\n" +
+	"\x06key_id\x18\x01 \x01(\tB\x03\xe0A\x02R\x05keyId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"t\n" +
+	"\x1aResignCertificatesResponse\x12\x1a\n" +
+	"\bresigned\x18\x01 \x01(\x05R\bresigned\x12\x1c\n" +
+	"\tremaining\x18\x02 \x01(\x03R\tremaining\x12\x1c\n" +
+	"\n" +
+	"new_key_id\x18\x03 \x01(\tR\bnewKeyId2\xa4\t\n" +
 	"\x12CertificateService\x12e\n" +
 	"\x10IssueCertificate\x12\x1f.knk.v1.IssueCertificateRequest\x1a\x13.knk.v1.Certificate\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/certificates\x12g\n" +
 	"\x0eGetCertificate\x12\x1d.knk.v1.GetCertificateRequest\x1a\x13.knk.v1.Certificate\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=certificates/*}\x12o\n" +
@@ -1071,7 +1338,10 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\x11VerifyCertificate\x12 .knk.v1.VerifyCertificateRequest\x1a!.knk.v1.VerifyCertificateResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{name=certificates/*}:verify\x12\x86\x01\n" +
 	"\x17VerifyCertificateByCode\x12&.knk.v1.VerifyCertificateByCodeRequest\x1a!.knk.v1.VerifyCertificateResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/verifications/{code}\x12d\n" +
 	"\x0fListSigningKeys\x12\x1e.knk.v1.ListSigningKeysRequest\x1a\x1f.knk.v1.ListSigningKeysResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
-	"\x12\b/v1/keysB(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
+	"\x12\b/v1/keys\x12c\n" +
+	"\x10RotateSigningKey\x12\x1f.knk.v1.RotateSigningKeyRequest\x1a\x12.knk.v1.SigningKey\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/keys:rotate\x12l\n" +
+	"\x10RevokeSigningKey\x12\x1f.knk.v1.RevokeSigningKeyRequest\x1a\x12.knk.v1.SigningKey\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/keys/{key_id}:revoke\x12\x8c\x01\n" +
+	"\x12ResignCertificates\x12!.knk.v1.ResignCertificatesRequest\x1a\".knk.v1.ResignCertificatesResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/keys/{key_id}:resignCertificatesB(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
 
 var (
 	file_knk_v1_certificate_proto_rawDescOnce sync.Once
@@ -1086,7 +1356,7 @@ func file_knk_v1_certificate_proto_rawDescGZIP() []byte {
 }
 
 var file_knk_v1_certificate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_knk_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_knk_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_knk_v1_certificate_proto_goTypes = []any{
 	(Certificate_State)(0),                 // 0: knk.v1.Certificate.State
 	(*Certificate)(nil),                    // 1: knk.v1.Certificate
@@ -1101,43 +1371,56 @@ var file_knk_v1_certificate_proto_goTypes = []any{
 	(*ListSigningKeysRequest)(nil),         // 10: knk.v1.ListSigningKeysRequest
 	(*SigningKey)(nil),                     // 11: knk.v1.SigningKey
 	(*ListSigningKeysResponse)(nil),        // 12: knk.v1.ListSigningKeysResponse
-	(Topic)(0),                             // 13: knk.v1.Topic
-	(*timestamppb.Timestamp)(nil),          // 14: google.protobuf.Timestamp
+	(*RotateSigningKeyRequest)(nil),        // 13: knk.v1.RotateSigningKeyRequest
+	(*RevokeSigningKeyRequest)(nil),        // 14: knk.v1.RevokeSigningKeyRequest
+	(*ResignCertificatesRequest)(nil),      // 15: knk.v1.ResignCertificatesRequest
+	(*ResignCertificatesResponse)(nil),     // 16: knk.v1.ResignCertificatesResponse
+	(Topic)(0),                             // 17: knk.v1.Topic
+	(*timestamppb.Timestamp)(nil),          // 18: google.protobuf.Timestamp
 }
 var file_knk_v1_certificate_proto_depIdxs = []int32{
-	13, // 0: knk.v1.Certificate.topics:type_name -> knk.v1.Topic
-	14, // 1: knk.v1.Certificate.issue_time:type_name -> google.protobuf.Timestamp
-	14, // 2: knk.v1.Certificate.expire_time:type_name -> google.protobuf.Timestamp
+	17, // 0: knk.v1.Certificate.topics:type_name -> knk.v1.Topic
+	18, // 1: knk.v1.Certificate.issue_time:type_name -> google.protobuf.Timestamp
+	18, // 2: knk.v1.Certificate.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: knk.v1.Certificate.state:type_name -> knk.v1.Certificate.State
-	14, // 4: knk.v1.Certificate.revoke_time:type_name -> google.protobuf.Timestamp
+	18, // 4: knk.v1.Certificate.revoke_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: knk.v1.ListCertificatesRequest.state:type_name -> knk.v1.Certificate.State
 	1,  // 6: knk.v1.ListCertificatesResponse.certificates:type_name -> knk.v1.Certificate
 	0,  // 7: knk.v1.VerifyCertificateResponse.state:type_name -> knk.v1.Certificate.State
-	13, // 8: knk.v1.VerifyCertificateResponse.topics:type_name -> knk.v1.Topic
-	14, // 9: knk.v1.VerifyCertificateResponse.issue_time:type_name -> google.protobuf.Timestamp
-	14, // 10: knk.v1.VerifyCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
-	14, // 11: knk.v1.VerifyCertificateResponse.revoke_time:type_name -> google.protobuf.Timestamp
-	14, // 12: knk.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
-	11, // 13: knk.v1.ListSigningKeysResponse.keys:type_name -> knk.v1.SigningKey
-	2,  // 14: knk.v1.CertificateService.IssueCertificate:input_type -> knk.v1.IssueCertificateRequest
-	3,  // 15: knk.v1.CertificateService.GetCertificate:input_type -> knk.v1.GetCertificateRequest
-	4,  // 16: knk.v1.CertificateService.ListCertificates:input_type -> knk.v1.ListCertificatesRequest
-	6,  // 17: knk.v1.CertificateService.RevokeCertificate:input_type -> knk.v1.RevokeCertificateRequest
-	7,  // 18: knk.v1.CertificateService.VerifyCertificate:input_type -> knk.v1.VerifyCertificateRequest
-	8,  // 19: knk.v1.CertificateService.VerifyCertificateByCode:input_type -> knk.v1.VerifyCertificateByCodeRequest
-	10, // 20: knk.v1.CertificateService.ListSigningKeys:input_type -> knk.v1.ListSigningKeysRequest
-	1,  // 21: knk.v1.CertificateService.IssueCertificate:output_type -> knk.v1.Certificate
-	1,  // 22: knk.v1.CertificateService.GetCertificate:output_type -> knk.v1.Certificate
-	5,  // 23: knk.v1.CertificateService.ListCertificates:output_type -> knk.v1.ListCertificatesResponse
-	1,  // 24: knk.v1.CertificateService.RevokeCertificate:output_type -> knk.v1.Certificate
-	9,  // 25: knk.v1.CertificateService.VerifyCertificate:output_type -> knk.v1.VerifyCertificateResponse
-	9,  // 26: knk.v1.CertificateService.VerifyCertificateByCode:output_type -> knk.v1.VerifyCertificateResponse
-	12, // 27: knk.v1.CertificateService.ListSigningKeys:output_type -> knk.v1.ListSigningKeysResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	17, // 8: knk.v1.VerifyCertificateResponse.topics:type_name -> knk.v1.Topic
+	18, // 9: knk.v1.VerifyCertificateResponse.issue_time:type_name -> google.protobuf.Timestamp
+	18, // 10: knk.v1.VerifyCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	18, // 11: knk.v1.VerifyCertificateResponse.revoke_time:type_name -> google.protobuf.Timestamp
+	18, // 12: knk.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
+	18, // 13: knk.v1.SigningKey.revoke_time:type_name -> google.protobuf.Timestamp
+	18, // 14: knk.v1.SigningKey.revoked_from:type_name -> google.protobuf.Timestamp
+	11, // 15: knk.v1.ListSigningKeysResponse.keys:type_name -> knk.v1.SigningKey
+	18, // 16: knk.v1.RevokeSigningKeyRequest.revoked_from:type_name -> google.protobuf.Timestamp
+	2,  // 17: knk.v1.CertificateService.IssueCertificate:input_type -> knk.v1.IssueCertificateRequest
+	3,  // 18: knk.v1.CertificateService.GetCertificate:input_type -> knk.v1.GetCertificateRequest
+	4,  // 19: knk.v1.CertificateService.ListCertificates:input_type -> knk.v1.ListCertificatesRequest
+	6,  // 20: knk.v1.CertificateService.RevokeCertificate:input_type -> knk.v1.RevokeCertificateRequest
+	7,  // 21: knk.v1.CertificateService.VerifyCertificate:input_type -> knk.v1.VerifyCertificateRequest
+	8,  // 22: knk.v1.CertificateService.VerifyCertificateByCode:input_type -> knk.v1.VerifyCertificateByCodeRequest
+	10, // 23: knk.v1.CertificateService.ListSigningKeys:input_type -> knk.v1.ListSigningKeysRequest
+	13, // 24: knk.v1.CertificateService.RotateSigningKey:input_type -> knk.v1.RotateSigningKeyRequest
+	14, // 25: knk.v1.CertificateService.RevokeSigningKey:input_type -> knk.v1.RevokeSigningKeyRequest
+	15, // 26: knk.v1.CertificateService.ResignCertificates:input_type -> knk.v1.ResignCertificatesRequest
+	1,  // 27: knk.v1.CertificateService.IssueCertificate:output_type -> knk.v1.Certificate
+	1,  // 28: knk.v1.CertificateService.GetCertificate:output_type -> knk.v1.Certificate
+	5,  // 29: knk.v1.CertificateService.ListCertificates:output_type -> knk.v1.ListCertificatesResponse
+	1,  // 30: knk.v1.CertificateService.RevokeCertificate:output_type -> knk.v1.Certificate
+	9,  // 31: knk.v1.CertificateService.VerifyCertificate:output_type -> knk.v1.VerifyCertificateResponse
+	9,  // 32: knk.v1.CertificateService.VerifyCertificateByCode:output_type -> knk.v1.VerifyCertificateResponse
+	12, // 33: knk.v1.CertificateService.ListSigningKeys:output_type -> knk.v1.ListSigningKeysResponse
+	11, // 34: knk.v1.CertificateService.RotateSigningKey:output_type -> knk.v1.SigningKey
+	11, // 35: knk.v1.CertificateService.RevokeSigningKey:output_type -> knk.v1.SigningKey
+	16, // 36: knk.v1.CertificateService.ResignCertificates:output_type -> knk.v1.ResignCertificatesResponse
+	27, // [27:37] is the sub-list for method output_type
+	17, // [17:27] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_knk_v1_certificate_proto_init() }
@@ -1153,7 +1436,7 @@ func file_knk_v1_certificate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_knk_v1_certificate_proto_rawDesc), len(file_knk_v1_certificate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

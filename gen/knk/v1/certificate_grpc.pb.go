@@ -26,6 +26,9 @@ const (
 	CertificateService_VerifyCertificate_FullMethodName       = "/knk.v1.CertificateService/VerifyCertificate"
 	CertificateService_VerifyCertificateByCode_FullMethodName = "/knk.v1.CertificateService/VerifyCertificateByCode"
 	CertificateService_ListSigningKeys_FullMethodName         = "/knk.v1.CertificateService/ListSigningKeys"
+	CertificateService_RotateSigningKey_FullMethodName        = "/knk.v1.CertificateService/RotateSigningKey"
+	CertificateService_RevokeSigningKey_FullMethodName        = "/knk.v1.CertificateService/RevokeSigningKey"
+	CertificateService_ResignCertificates_FullMethodName      = "/knk.v1.CertificateService/ResignCertificates"
 )
 
 // CertificateServiceClient is the client API for CertificateService service.
@@ -56,6 +59,20 @@ type CertificateServiceClient interface {
 	VerifyCertificateByCode(ctx context.Context, in *VerifyCertificateByCodeRequest, opts ...grpc.CallOption) (*VerifyCertificateResponse, error)
 	// ListSigningKeys publishes the public keys that sign certificates.
 	ListSigningKeys(ctx context.Context, in *ListSigningKeysRequest, opts ...grpc.CallOption) (*ListSigningKeysResponse, error)
+	// RotateSigningKey makes a new key, generated and stored encrypted, the one
+	// that signs new certificates (admin only). Earlier keys stay published, so
+	// the certificates they signed keep verifying.
+	RotateSigningKey(ctx context.Context, in *RotateSigningKeyRequest, opts ...grpc.CallOption) (*SigningKey, error)
+	// RevokeSigningKey revokes a compromised key from a point in time (admin
+	// only): certificates it signed at or after revoked_from verify as not valid
+	// until ResignCertificates signs them again with the current key. Revoking
+	// the key that signs now rotates first. Revoking again can only move
+	// revoked_from earlier.
+	RevokeSigningKey(ctx context.Context, in *RevokeSigningKeyRequest, opts ...grpc.CallOption) (*SigningKey, error)
+	// ResignCertificates signs again, with the current key, up to page_size
+	// certificates that a revoked key signed at or after its revoked_from (admin
+	// only); call it until remaining is 0.
+	ResignCertificates(ctx context.Context, in *ResignCertificatesRequest, opts ...grpc.CallOption) (*ResignCertificatesResponse, error)
 }
 
 type certificateServiceClient struct {
@@ -136,6 +153,36 @@ func (c *certificateServiceClient) ListSigningKeys(ctx context.Context, in *List
 	return out, nil
 }
 
+func (c *certificateServiceClient) RotateSigningKey(ctx context.Context, in *RotateSigningKeyRequest, opts ...grpc.CallOption) (*SigningKey, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SigningKey)
+	err := c.cc.Invoke(ctx, CertificateService_RotateSigningKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateServiceClient) RevokeSigningKey(ctx context.Context, in *RevokeSigningKeyRequest, opts ...grpc.CallOption) (*SigningKey, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SigningKey)
+	err := c.cc.Invoke(ctx, CertificateService_RevokeSigningKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateServiceClient) ResignCertificates(ctx context.Context, in *ResignCertificatesRequest, opts ...grpc.CallOption) (*ResignCertificatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResignCertificatesResponse)
+	err := c.cc.Invoke(ctx, CertificateService_ResignCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CertificateServiceServer is the server API for CertificateService service.
 // All implementations must embed UnimplementedCertificateServiceServer
 // for forward compatibility.
@@ -164,6 +211,20 @@ type CertificateServiceServer interface {
 	VerifyCertificateByCode(context.Context, *VerifyCertificateByCodeRequest) (*VerifyCertificateResponse, error)
 	// ListSigningKeys publishes the public keys that sign certificates.
 	ListSigningKeys(context.Context, *ListSigningKeysRequest) (*ListSigningKeysResponse, error)
+	// RotateSigningKey makes a new key, generated and stored encrypted, the one
+	// that signs new certificates (admin only). Earlier keys stay published, so
+	// the certificates they signed keep verifying.
+	RotateSigningKey(context.Context, *RotateSigningKeyRequest) (*SigningKey, error)
+	// RevokeSigningKey revokes a compromised key from a point in time (admin
+	// only): certificates it signed at or after revoked_from verify as not valid
+	// until ResignCertificates signs them again with the current key. Revoking
+	// the key that signs now rotates first. Revoking again can only move
+	// revoked_from earlier.
+	RevokeSigningKey(context.Context, *RevokeSigningKeyRequest) (*SigningKey, error)
+	// ResignCertificates signs again, with the current key, up to page_size
+	// certificates that a revoked key signed at or after its revoked_from (admin
+	// only); call it until remaining is 0.
+	ResignCertificates(context.Context, *ResignCertificatesRequest) (*ResignCertificatesResponse, error)
 	mustEmbedUnimplementedCertificateServiceServer()
 }
 
@@ -194,6 +255,15 @@ func (UnimplementedCertificateServiceServer) VerifyCertificateByCode(context.Con
 }
 func (UnimplementedCertificateServiceServer) ListSigningKeys(context.Context, *ListSigningKeysRequest) (*ListSigningKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSigningKeys not implemented")
+}
+func (UnimplementedCertificateServiceServer) RotateSigningKey(context.Context, *RotateSigningKeyRequest) (*SigningKey, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateSigningKey not implemented")
+}
+func (UnimplementedCertificateServiceServer) RevokeSigningKey(context.Context, *RevokeSigningKeyRequest) (*SigningKey, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeSigningKey not implemented")
+}
+func (UnimplementedCertificateServiceServer) ResignCertificates(context.Context, *ResignCertificatesRequest) (*ResignCertificatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResignCertificates not implemented")
 }
 func (UnimplementedCertificateServiceServer) mustEmbedUnimplementedCertificateServiceServer() {}
 func (UnimplementedCertificateServiceServer) testEmbeddedByValue()                            {}
@@ -342,6 +412,60 @@ func _CertificateService_ListSigningKeys_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateService_RotateSigningKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateSigningKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).RotateSigningKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_RotateSigningKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).RotateSigningKey(ctx, req.(*RotateSigningKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateService_RevokeSigningKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeSigningKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).RevokeSigningKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_RevokeSigningKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).RevokeSigningKey(ctx, req.(*RevokeSigningKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateService_ResignCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResignCertificatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).ResignCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_ResignCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).ResignCertificates(ctx, req.(*ResignCertificatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CertificateService_ServiceDesc is the grpc.ServiceDesc for CertificateService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -376,6 +500,18 @@ var CertificateService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListSigningKeys",
 			Handler:    _CertificateService_ListSigningKeys_Handler,
+		},
+		{
+			MethodName: "RotateSigningKey",
+			Handler:    _CertificateService_RotateSigningKey_Handler,
+		},
+		{
+			MethodName: "RevokeSigningKey",
+			Handler:    _CertificateService_RevokeSigningKey_Handler,
+		},
+		{
+			MethodName: "ResignCertificates",
+			Handler:    _CertificateService_ResignCertificates_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -10,6 +10,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -382,8 +383,11 @@ type ApiKey struct {
 	// organizations/{organization}/keys/{key_id}
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The secret, present only in the response of CreateApiKey.
-	Secret        string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	Secret     string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the key stops working (UNAUTHENTICATED, reason KEY_EXPIRED); unset:
+	// never. Optional on create, in the future.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -435,6 +439,13 @@ func (x *ApiKey) GetSecret() string {
 func (x *ApiKey) GetCreateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *ApiKey) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
 	}
 	return nil
 }
@@ -607,6 +618,70 @@ func (x *ListApiKeysResponse) GetNextPageToken() string {
 	return ""
 }
 
+// RotateApiKeyRequest is the request of RotateApiKey.
+type RotateApiKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// organizations/{organization}/keys/{key}: the key to replace.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// How long the old key keeps working: 0 to 720h (30 days).
+	GracePeriod *durationpb.Duration `protobuf:"bytes,2,opt,name=grace_period,json=gracePeriod,proto3" json:"grace_period,omitempty"`
+	// When the new key expires; unset: never.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateApiKeyRequest) Reset() {
+	*x = RotateApiKeyRequest{}
+	mi := &file_knk_v1_organization_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateApiKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateApiKeyRequest) ProtoMessage() {}
+
+func (x *RotateApiKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_organization_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateApiKeyRequest.ProtoReflect.Descriptor instead.
+func (*RotateApiKeyRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_organization_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RotateApiKeyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RotateApiKeyRequest) GetGracePeriod() *durationpb.Duration {
+	if x != nil {
+		return x.GracePeriod
+	}
+	return nil
+}
+
+func (x *RotateApiKeyRequest) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 // DeleteApiKeyRequest is the request of DeleteApiKey.
 type DeleteApiKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -617,7 +692,7 @@ type DeleteApiKeyRequest struct {
 
 func (x *DeleteApiKeyRequest) Reset() {
 	*x = DeleteApiKeyRequest{}
-	mi := &file_knk_v1_organization_proto_msgTypes[9]
+	mi := &file_knk_v1_organization_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +704,7 @@ func (x *DeleteApiKeyRequest) String() string {
 func (*DeleteApiKeyRequest) ProtoMessage() {}
 
 func (x *DeleteApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_knk_v1_organization_proto_msgTypes[9]
+	mi := &file_knk_v1_organization_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +717,7 @@ func (x *DeleteApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_knk_v1_organization_proto_rawDescGZIP(), []int{9}
+	return file_knk_v1_organization_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteApiKeyRequest) GetName() string {
@@ -656,7 +731,7 @@ var File_knk_v1_organization_proto protoreflect.FileDescriptor
 
 const file_knk_v1_organization_proto_rawDesc = "" +
 	"\n" +
-	"\x19knk/v1/organization.proto\x12\x06knk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\x02\n" +
+	"\x19knk/v1/organization.proto\x12\x06knk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\x02\n" +
 	"\fOrganization\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x122\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x19.knk.v1.Organization.KindB\x03\xe0A\x02R\x04kind\x12&\n" +
@@ -684,12 +759,14 @@ const file_knk_v1_organization_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"\x7f\n" +
 	"\x19ListOrganizationsResponse\x12:\n" +
 	"\rorganizations\x18\x01 \x03(\v2\x14.knk.v1.OrganizationR\rorganizations\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x80\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xbd\x01\n" +
 	"\x06ApiKey\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1b\n" +
 	"\x06secret\x18\x02 \x01(\tB\x03\xe0A\x03R\x06secret\x12@\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"createTime\"[\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"[\n" +
 	"\x13CreateApiKeyRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12'\n" +
 	"\aapi_key\x18\x02 \x01(\v2\x0e.knk.v1.ApiKeyR\x06apiKey\"m\n" +
@@ -700,15 +777,21 @@ const file_knk_v1_organization_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"h\n" +
 	"\x13ListApiKeysResponse\x12)\n" +
 	"\bapi_keys\x18\x01 \x03(\v2\x0e.knk.v1.ApiKeyR\aapiKeys\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\".\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa9\x01\n" +
+	"\x13RotateApiKeyRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12<\n" +
+	"\fgrace_period\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vgracePeriod\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\".\n" +
 	"\x13DeleteApiKeyRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name2\xc3\x05\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name2\xb5\x06\n" +
 	"\x13OrganizationService\x12v\n" +
 	"\x12CreateOrganization\x12!.knk.v1.CreateOrganizationRequest\x1a\x14.knk.v1.Organization\"'\x82\xd3\xe4\x93\x02!:\forganization\"\x11/v1/organizations\x12k\n" +
 	"\x0fGetOrganization\x12\x1e.knk.v1.GetOrganizationRequest\x1a\x14.knk.v1.Organization\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=organizations/*}\x12s\n" +
 	"\x11ListOrganizations\x12 .knk.v1.ListOrganizationsRequest\x1a!.knk.v1.ListOrganizationsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/organizations\x12o\n" +
 	"\fCreateApiKey\x12\x1b.knk.v1.CreateApiKeyRequest\x1a\x0e.knk.v1.ApiKey\"2\x82\xd3\xe4\x93\x02,:\aapi_key\"!/v1/{parent=organizations/*}/keys\x12q\n" +
-	"\vListApiKeys\x12\x1a.knk.v1.ListApiKeysRequest\x1a\x1b.knk.v1.ListApiKeysResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=organizations/*}/keys\x12n\n" +
+	"\vListApiKeys\x12\x1a.knk.v1.ListApiKeysRequest\x1a\x1b.knk.v1.ListApiKeysResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=organizations/*}/keys\x12p\n" +
+	"\fRotateApiKey\x12\x1b.knk.v1.RotateApiKeyRequest\x1a\x0e.knk.v1.ApiKey\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{name=organizations/*/keys/*}:rotate\x12n\n" +
 	"\fDeleteApiKey\x12\x1b.knk.v1.DeleteApiKeyRequest\x1a\x16.google.protobuf.Empty\")\x82\xd3\xe4\x93\x02#*!/v1/{name=organizations/*/keys/*}B(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
 
 var (
@@ -724,7 +807,7 @@ func file_knk_v1_organization_proto_rawDescGZIP() []byte {
 }
 
 var file_knk_v1_organization_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_knk_v1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_knk_v1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_knk_v1_organization_proto_goTypes = []any{
 	(Organization_Kind)(0),            // 0: knk.v1.Organization.Kind
 	(*Organization)(nil),              // 1: knk.v1.Organization
@@ -736,35 +819,42 @@ var file_knk_v1_organization_proto_goTypes = []any{
 	(*CreateApiKeyRequest)(nil),       // 7: knk.v1.CreateApiKeyRequest
 	(*ListApiKeysRequest)(nil),        // 8: knk.v1.ListApiKeysRequest
 	(*ListApiKeysResponse)(nil),       // 9: knk.v1.ListApiKeysResponse
-	(*DeleteApiKeyRequest)(nil),       // 10: knk.v1.DeleteApiKeyRequest
-	(*timestamppb.Timestamp)(nil),     // 11: google.protobuf.Timestamp
-	(*emptypb.Empty)(nil),             // 12: google.protobuf.Empty
+	(*RotateApiKeyRequest)(nil),       // 10: knk.v1.RotateApiKeyRequest
+	(*DeleteApiKeyRequest)(nil),       // 11: knk.v1.DeleteApiKeyRequest
+	(*timestamppb.Timestamp)(nil),     // 12: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 13: google.protobuf.Duration
+	(*emptypb.Empty)(nil),             // 14: google.protobuf.Empty
 }
 var file_knk_v1_organization_proto_depIdxs = []int32{
 	0,  // 0: knk.v1.Organization.kind:type_name -> knk.v1.Organization.Kind
-	11, // 1: knk.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	12, // 1: knk.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: knk.v1.CreateOrganizationRequest.organization:type_name -> knk.v1.Organization
 	1,  // 3: knk.v1.ListOrganizationsResponse.organizations:type_name -> knk.v1.Organization
-	11, // 4: knk.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	6,  // 5: knk.v1.CreateApiKeyRequest.api_key:type_name -> knk.v1.ApiKey
-	6,  // 6: knk.v1.ListApiKeysResponse.api_keys:type_name -> knk.v1.ApiKey
-	2,  // 7: knk.v1.OrganizationService.CreateOrganization:input_type -> knk.v1.CreateOrganizationRequest
-	3,  // 8: knk.v1.OrganizationService.GetOrganization:input_type -> knk.v1.GetOrganizationRequest
-	4,  // 9: knk.v1.OrganizationService.ListOrganizations:input_type -> knk.v1.ListOrganizationsRequest
-	7,  // 10: knk.v1.OrganizationService.CreateApiKey:input_type -> knk.v1.CreateApiKeyRequest
-	8,  // 11: knk.v1.OrganizationService.ListApiKeys:input_type -> knk.v1.ListApiKeysRequest
-	10, // 12: knk.v1.OrganizationService.DeleteApiKey:input_type -> knk.v1.DeleteApiKeyRequest
-	1,  // 13: knk.v1.OrganizationService.CreateOrganization:output_type -> knk.v1.Organization
-	1,  // 14: knk.v1.OrganizationService.GetOrganization:output_type -> knk.v1.Organization
-	5,  // 15: knk.v1.OrganizationService.ListOrganizations:output_type -> knk.v1.ListOrganizationsResponse
-	6,  // 16: knk.v1.OrganizationService.CreateApiKey:output_type -> knk.v1.ApiKey
-	9,  // 17: knk.v1.OrganizationService.ListApiKeys:output_type -> knk.v1.ListApiKeysResponse
-	12, // 18: knk.v1.OrganizationService.DeleteApiKey:output_type -> google.protobuf.Empty
-	13, // [13:19] is the sub-list for method output_type
-	7,  // [7:13] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	12, // 4: knk.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	12, // 5: knk.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 6: knk.v1.CreateApiKeyRequest.api_key:type_name -> knk.v1.ApiKey
+	6,  // 7: knk.v1.ListApiKeysResponse.api_keys:type_name -> knk.v1.ApiKey
+	13, // 8: knk.v1.RotateApiKeyRequest.grace_period:type_name -> google.protobuf.Duration
+	12, // 9: knk.v1.RotateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 10: knk.v1.OrganizationService.CreateOrganization:input_type -> knk.v1.CreateOrganizationRequest
+	3,  // 11: knk.v1.OrganizationService.GetOrganization:input_type -> knk.v1.GetOrganizationRequest
+	4,  // 12: knk.v1.OrganizationService.ListOrganizations:input_type -> knk.v1.ListOrganizationsRequest
+	7,  // 13: knk.v1.OrganizationService.CreateApiKey:input_type -> knk.v1.CreateApiKeyRequest
+	8,  // 14: knk.v1.OrganizationService.ListApiKeys:input_type -> knk.v1.ListApiKeysRequest
+	10, // 15: knk.v1.OrganizationService.RotateApiKey:input_type -> knk.v1.RotateApiKeyRequest
+	11, // 16: knk.v1.OrganizationService.DeleteApiKey:input_type -> knk.v1.DeleteApiKeyRequest
+	1,  // 17: knk.v1.OrganizationService.CreateOrganization:output_type -> knk.v1.Organization
+	1,  // 18: knk.v1.OrganizationService.GetOrganization:output_type -> knk.v1.Organization
+	5,  // 19: knk.v1.OrganizationService.ListOrganizations:output_type -> knk.v1.ListOrganizationsResponse
+	6,  // 20: knk.v1.OrganizationService.CreateApiKey:output_type -> knk.v1.ApiKey
+	9,  // 21: knk.v1.OrganizationService.ListApiKeys:output_type -> knk.v1.ListApiKeysResponse
+	6,  // 22: knk.v1.OrganizationService.RotateApiKey:output_type -> knk.v1.ApiKey
+	14, // 23: knk.v1.OrganizationService.DeleteApiKey:output_type -> google.protobuf.Empty
+	17, // [17:24] is the sub-list for method output_type
+	10, // [10:17] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_knk_v1_organization_proto_init() }
@@ -778,7 +868,7 @@ func file_knk_v1_organization_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_knk_v1_organization_proto_rawDesc), len(file_knk_v1_organization_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	OrganizationService_ListOrganizations_FullMethodName  = "/knk.v1.OrganizationService/ListOrganizations"
 	OrganizationService_CreateApiKey_FullMethodName       = "/knk.v1.OrganizationService/CreateApiKey"
 	OrganizationService_ListApiKeys_FullMethodName        = "/knk.v1.OrganizationService/ListApiKeys"
+	OrganizationService_RotateApiKey_FullMethodName       = "/knk.v1.OrganizationService/RotateApiKey"
 	OrganizationService_DeleteApiKey_FullMethodName       = "/knk.v1.OrganizationService/DeleteApiKey"
 )
 
@@ -45,6 +46,9 @@ type OrganizationServiceClient interface {
 	CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*ApiKey, error)
 	// ListApiKeys lists an organization's keys, never their secrets.
 	ListApiKeys(ctx context.Context, in *ListApiKeysRequest, opts ...grpc.CallOption) (*ListApiKeysResponse, error)
+	// RotateApiKey issues a new key in place of an old one, which keeps working
+	// for grace_period and then expires. The new secret is returned once.
+	RotateApiKey(ctx context.Context, in *RotateApiKeyRequest, opts ...grpc.CallOption) (*ApiKey, error)
 	// DeleteApiKey revokes a key; it stops working at once.
 	DeleteApiKey(ctx context.Context, in *DeleteApiKeyRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 }
@@ -107,6 +111,16 @@ func (c *organizationServiceClient) ListApiKeys(ctx context.Context, in *ListApi
 	return out, nil
 }
 
+func (c *organizationServiceClient) RotateApiKey(ctx context.Context, in *RotateApiKeyRequest, opts ...grpc.CallOption) (*ApiKey, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApiKey)
+	err := c.cc.Invoke(ctx, OrganizationService_RotateApiKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *organizationServiceClient) DeleteApiKey(ctx context.Context, in *DeleteApiKeyRequest, opts ...grpc.CallOption) (*emptypb.Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(emptypb.Empty)
@@ -134,6 +148,9 @@ type OrganizationServiceServer interface {
 	CreateApiKey(context.Context, *CreateApiKeyRequest) (*ApiKey, error)
 	// ListApiKeys lists an organization's keys, never their secrets.
 	ListApiKeys(context.Context, *ListApiKeysRequest) (*ListApiKeysResponse, error)
+	// RotateApiKey issues a new key in place of an old one, which keeps working
+	// for grace_period and then expires. The new secret is returned once.
+	RotateApiKey(context.Context, *RotateApiKeyRequest) (*ApiKey, error)
 	// DeleteApiKey revokes a key; it stops working at once.
 	DeleteApiKey(context.Context, *DeleteApiKeyRequest) (*emptypb.Empty, error)
 	mustEmbedUnimplementedOrganizationServiceServer()
@@ -160,6 +177,9 @@ func (UnimplementedOrganizationServiceServer) CreateApiKey(context.Context, *Cre
 }
 func (UnimplementedOrganizationServiceServer) ListApiKeys(context.Context, *ListApiKeysRequest) (*ListApiKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListApiKeys not implemented")
+}
+func (UnimplementedOrganizationServiceServer) RotateApiKey(context.Context, *RotateApiKeyRequest) (*ApiKey, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateApiKey not implemented")
 }
 func (UnimplementedOrganizationServiceServer) DeleteApiKey(context.Context, *DeleteApiKeyRequest) (*emptypb.Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteApiKey not implemented")
@@ -275,6 +295,24 @@ func _OrganizationService_ListApiKeys_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrganizationService_RotateApiKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateApiKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganizationServiceServer).RotateApiKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrganizationService_RotateApiKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganizationServiceServer).RotateApiKey(ctx, req.(*RotateApiKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _OrganizationService_DeleteApiKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DeleteApiKeyRequest)
 	if err := dec(in); err != nil {
@@ -319,6 +357,10 @@ var OrganizationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListApiKeys",
 			Handler:    _OrganizationService_ListApiKeys_Handler,
+		},
+		{
+			MethodName: "RotateApiKey",
+			Handler:    _OrganizationService_RotateApiKey_Handler,
 		},
 		{
 			MethodName: "DeleteApiKey",
