@@ -37,10 +37,14 @@ type world struct {
 	fed, otherFed, unit, inspector string
 }
 
+// setup starts knkd with its background sweeps off: the tests call the sweep
+// themselves, after moving the clock.
 func setup(t *testing.T) *world {
 	t.Helper()
-	return setupWith(t, testenv.Start(t))
+	return setupWith(t, testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), noSweeps))
 }
+
+func noSweeps(c *testenv.Config) { c.ExpiryInterval = -1 }
 
 // setupWith sets the organizations up on a running knkd.
 func setupWith(t *testing.T, e *testenv.Env) *world {
@@ -418,6 +422,7 @@ func TestErasureOfWithdrawnCadres(t *testing.T) {
 	// replicas need a configured one.
 	dsn := dbtest.DSN(t, dbtest.Engine())
 	w := setupWith(t, testenv.StartWith(t, dsn, func(c *testenv.Config) {
+		noSweeps(c)
 		if dbtest.Engine() == "postgres" {
 			c.NIKHashKeyFile = filepath.Join(t.TempDir(), "nik-key")
 			os.WriteFile(c.NIKHashKeyFile, []byte(strings.Repeat("k", 32)), 0o600)
