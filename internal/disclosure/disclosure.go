@@ -182,6 +182,7 @@ var Table = []Resource{
 		{Name: "scores", Admin: Shown, OwnFederation: Shown, OwnUnit: Shown, Unit: Shown,
 			Why: "units record and follow scores; an inspector needs the passed topics on the cadre, not a person's marks"},
 		all("create_time", "no personal data"),
+		all("cadre_display_name", "units take attendance by name; as the cadre's display_name"),
 	}},
 	{Message: "knk.v1.ForumMembership", Title: "Forum membership", Fields: []Field{
 		all("name", "the membership's id"),
@@ -191,6 +192,7 @@ var Table = []Resource{
 		all("join_time", "as state"),
 		all("end_time", "as state"),
 		all("end_reason", "as state"),
+		all("cadre_display_name", "inspectorates guide the forum's members by name; as the cadre's display_name"),
 	}},
 	{Message: "knk.v1.TransferRequest", Title: "Transfer request", Fields: []Field{
 		{Name: "name", Admin: Shown, OwnFederation: Shown, OtherFederation: Shown,

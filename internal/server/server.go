@@ -206,7 +206,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("re-sign certificates with verification codes: %w", err)
 	}
 	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)
-	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs, Scope: cadre.ScopeSQL})
+	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs, Scope: cadre.ScopeSQL, Names: cadres.DisplayNames})
 	events := &event.Service{DB: s.db, Stopping: s.stopping}
 	knkv1.RegisterEventServiceServer(s.grpc, events)
 	s.privacy = &privacy.Service{DB: s.db, Cadres: cadres, Training: train, Certs: s.certs, Events: events,

@@ -647,6 +647,25 @@ func lastFour(nik string) string {
 	return strings.Repeat("*", len(nik)-4) + nik[len(nik)-4:]
 }
 
+// DisplayNames maps cadre names (cadres/{id}) to the cadres' display names, for
+// other services' lists of people (enrolments, forum members). The caller has
+// already limited the list to cadres it may read.
+func (s *Service) DisplayNames(ctx context.Context, names []string) (map[string]string, error) {
+	ids := make([]string, len(names))
+	for i, n := range names {
+		ids[i] = id(n)
+	}
+	byID, err := displayNames(ctx, s.DB, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(byID))
+	for i, n := range names {
+		out[n] = byID[ids[i]]
+	}
+	return out, nil
+}
+
 // CreditTopics adds passed topics (bit sets by cadre name) to cadres in tx. A
 // withdrawn cadre is not credited.
 func (s *Service) CreditTopics(ctx context.Context, tx *db.Tx, credits map[string]int64, now time.Time) error {

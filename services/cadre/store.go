@@ -306,3 +306,29 @@ func reregistered(ctx context.Context, tx *db.Tx, nikHash string) (bool, error) 
 	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM cadres WHERE nik_hash = ? AND nik_hash <> ''`, nikHash).Scan(&n)
 	return n > 0, err
 }
+
+// displayNames maps the given cadre ids to their names.
+func displayNames(ctx context.Context, q db.Querier, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := q.QueryContext(ctx, `SELECT id, display_name FROM cadres WHERE id IN (?`+
+		strings.Repeat(", ?", len(ids)-1)+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, err
+		}
+		out[id] = name
+	}
+	return out, rows.Err()
+}

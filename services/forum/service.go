@@ -27,6 +27,8 @@ type Service struct {
 	// Scope is the condition, over a column of cadre ids, that keeps the cadres
 	// a principal may read (cadre.ScopeSQL; the cadre service imports this one).
 	Scope func(p auth.Principal, column string) (string, []any)
+	// Names maps cadre names to display names (cadre.Service.DisplayNames).
+	Names func(ctx context.Context, cadres []string) (map[string]string, error)
 }
 
 var _ knkv1.ForumServiceServer = (*Service)(nil)
@@ -174,8 +176,23 @@ func (s *Service) ListForumMembers(ctx context.Context, req *knkv1.ListForumMemb
 		if end != 0 {
 			m.EndTime = timestamppb.New(time.UnixMicro(end))
 		}
-		disclosure.Apply(m, disclosure.InScope(caller, ""))
 		resp.Members, lastID = append(resp.Members, m), id
 	}
-	return resp, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	cadres := make([]string, len(resp.Members))
+	for i, m := range resp.Members {
+		cadres[i] = m.Cadre
+	}
+	names, err := s.Names(ctx, cadres)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range resp.Members {
+		m.CadreDisplayName = names[m.Cadre]
+		disclosure.Apply(m, disclosure.InScope(caller, ""))
+	}
+	return resp, nil
 }

@@ -545,7 +545,16 @@ func (s *Service) ListEnrollments(ctx context.Context, req *knkv1.ListEnrollment
 		resp.Enrollments = list[:size]
 		resp.NextPageToken = api.EncodePageToken(strings.TrimPrefix(list[size-1].Cadre, "cadres/"), "enrollments", id)
 	}
+	cadres := make([]string, len(resp.Enrollments))
+	for i, e := range resp.Enrollments {
+		cadres[i] = e.Cadre
+	}
+	names, err := s.Cadres.DisplayNames(ctx, cadres)
+	if err != nil {
+		return nil, err
+	}
 	for _, e := range resp.Enrollments {
+		e.CadreDisplayName = names[e.Cadre]
 		disclosure.Apply(e, disclosure.InScope(p, sess.Organizer))
 	}
 	return resp, nil

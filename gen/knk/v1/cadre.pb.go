@@ -240,8 +240,9 @@ type Cadre struct {
 	// cadres/{cadre_id}
 	Name        string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// 16-digit national id. Masked (6171********0003) for everyone but admin and the
-	// enrolling federation.
+	// 16-digit national id. Masked to its last four digits (************0003) for
+	// everyone but admin and the enrolling federation; see the README's disclosure
+	// table for what each role sees of every field.
 	Nik string `protobuf:"bytes,3,opt,name=nik,proto3" json:"nik,omitempty"`
 	// YYYY-MM-DD. Derived from the NIK; if given it must agree.
 	BirthDate string `protobuf:"bytes,4,opt,name=birth_date,json=birthDate,proto3" json:"birth_date,omitempty"`

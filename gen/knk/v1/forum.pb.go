@@ -212,15 +212,17 @@ func (x *Forum) GetActiveMembers() int64 {
 type ForumMembership struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// forums/{province_code}/members/{cadre_id}
-	Name          string                    `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Cadre         string                    `protobuf:"bytes,2,opt,name=cadre,proto3" json:"cadre,omitempty"`
-	Certificate   string                    `protobuf:"bytes,3,opt,name=certificate,proto3" json:"certificate,omitempty"`
-	State         ForumMembership_State     `protobuf:"varint,4,opt,name=state,proto3,enum=knk.v1.ForumMembership_State" json:"state,omitempty"`
-	JoinTime      *timestamppb.Timestamp    `protobuf:"bytes,5,opt,name=join_time,json=joinTime,proto3" json:"join_time,omitempty"`
-	EndTime       *timestamppb.Timestamp    `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	EndReason     ForumMembership_EndReason `protobuf:"varint,7,opt,name=end_reason,json=endReason,proto3,enum=knk.v1.ForumMembership_EndReason" json:"end_reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Name        string                    `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Cadre       string                    `protobuf:"bytes,2,opt,name=cadre,proto3" json:"cadre,omitempty"`
+	Certificate string                    `protobuf:"bytes,3,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	State       ForumMembership_State     `protobuf:"varint,4,opt,name=state,proto3,enum=knk.v1.ForumMembership_State" json:"state,omitempty"`
+	JoinTime    *timestamppb.Timestamp    `protobuf:"bytes,5,opt,name=join_time,json=joinTime,proto3" json:"join_time,omitempty"`
+	EndTime     *timestamppb.Timestamp    `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndReason   ForumMembership_EndReason `protobuf:"varint,7,opt,name=end_reason,json=endReason,proto3,enum=knk.v1.ForumMembership_EndReason" json:"end_reason,omitempty"`
+	// The member's name.
+	CadreDisplayName string `protobuf:"bytes,8,opt,name=cadre_display_name,json=cadreDisplayName,proto3" json:"cadre_display_name,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ForumMembership) Reset() {
@@ -300,6 +302,13 @@ func (x *ForumMembership) GetEndReason() ForumMembership_EndReason {
 		return x.EndReason
 	}
 	return ForumMembership_END_REASON_UNSPECIFIED
+}
+
+func (x *ForumMembership) GetCadreDisplayName() string {
+	if x != nil {
+		return x.CadreDisplayName
+	}
+	return ""
 }
 
 // ListForumsRequest is the request of ListForums.
@@ -594,7 +603,7 @@ const file_knk_v1_forum_proto_rawDesc = "" +
 	"\rprovince_code\x18\x02 \x01(\tR\fprovinceCode\x12!\n" +
 	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\"\n" +
 	"\finspectorate\x18\x04 \x01(\tR\finspectorate\x12%\n" +
-	"\x0eactive_members\x18\x05 \x01(\x03R\ractiveMembers\"\x96\x04\n" +
+	"\x0eactive_members\x18\x05 \x01(\x03R\ractiveMembers\"\xc9\x04\n" +
 	"\x0fForumMembership\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x14\n" +
 	"\x05cadre\x18\x02 \x01(\tR\x05cadre\x12 \n" +
@@ -603,7 +612,8 @@ const file_knk_v1_forum_proto_rawDesc = "" +
 	"\tjoin_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bjoinTime\x125\n" +
 	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12@\n" +
 	"\n" +
-	"end_reason\x18\a \x01(\x0e2!.knk.v1.ForumMembership.EndReasonR\tendReason\"A\n" +
+	"end_reason\x18\a \x01(\x0e2!.knk.v1.ForumMembership.EndReasonR\tendReason\x121\n" +
+	"\x12cadre_display_name\x18\b \x01(\tB\x03\xe0A\x03R\x10cadreDisplayName\"A\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_ACTIVE\x10\x01\x12\x0f\n" +

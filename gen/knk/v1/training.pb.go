@@ -305,10 +305,12 @@ type Enrollment struct {
 	Cadre    string `protobuf:"bytes,2,opt,name=cadre,proto3" json:"cadre,omitempty"`
 	Attended bool   `protobuf:"varint,3,opt,name=attended,proto3" json:"attended,omitempty"`
 	// Score 0..100 per topic, keyed by the topic's name (TOPIC_K3, …).
-	Scores        map[string]int32       `protobuf:"bytes,4,rep,name=scores,proto3" json:"scores,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Scores     map[string]int32       `protobuf:"bytes,4,rep,name=scores,proto3" json:"scores,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The cadre's name, so that a list of enrolments reads as an attendance list.
+	CadreDisplayName string `protobuf:"bytes,6,opt,name=cadre_display_name,json=cadreDisplayName,proto3" json:"cadre_display_name,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Enrollment) Reset() {
@@ -374,6 +376,13 @@ func (x *Enrollment) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *Enrollment) GetCadreDisplayName() string {
+	if x != nil {
+		return x.CadreDisplayName
+	}
+	return ""
 }
 
 // CreateSessionRequest is the request of CreateSession.
@@ -1181,7 +1190,7 @@ const file_knk_v1_training_proto_rawDesc = "" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_SCHEDULED\x10\x01\x12\x13\n" +
 	"\x0fSTATE_COMPLETED\x10\x02\x12\x13\n" +
-	"\x0fSTATE_CANCELLED\x10\x03\"\x96\x02\n" +
+	"\x0fSTATE_CANCELLED\x10\x03\"\xc9\x02\n" +
 	"\n" +
 	"Enrollment\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x14\n" +
@@ -1189,7 +1198,8 @@ const file_knk_v1_training_proto_rawDesc = "" +
 	"\battended\x18\x03 \x01(\bB\x03\xe0A\x03R\battended\x12;\n" +
 	"\x06scores\x18\x04 \x03(\v2\x1e.knk.v1.Enrollment.ScoresEntryB\x03\xe0A\x03R\x06scores\x12@\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"createTime\x1a9\n" +
+	"createTime\x121\n" +
+	"\x12cadre_display_name\x18\x06 \x01(\tB\x03\xe0A\x03R\x10cadreDisplayName\x1a9\n" +
 	"\vScoresEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"e\n" +
