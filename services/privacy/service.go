@@ -110,12 +110,14 @@ func (s *Service) ExportCadre(ctx context.Context, req *knkv1.ExportCadreRequest
 	}
 	about := []string{c.Name}
 	for _, e := range out.Enrollments {
+		e.CadreDisplayName = c.DisplayName
 		about = append(about, e.Name)
 	}
 	for _, x := range out.Certificates {
 		about = append(about, x.Name)
 	}
 	for _, m := range out.Memberships {
+		m.CadreDisplayName = c.DisplayName
 		about = append(about, m.Name)
 	}
 	if out.Events, err = s.Events.About(ctx, about); err != nil {
