@@ -49,6 +49,7 @@ type goal struct {
 var goals = map[string]goal{
 	"store_write_rps":           {baseline: "baseline_grpc_rps"},
 	"create_cadre_rps":          {baseline: "baseline_grpc_rps", minRatio: 0.5},
+	"create_during_import_rps":  {baseline: "create_cadre_rps", minRatio: 0.5},
 	"import_rows_per_s":         {baseline: "baseline_sqlite_rows_per_s", minRatio: 0.5},
 	"import_peak_rss_mb":        {below: 300},
 	"import_csv_server_rss_mb":  {below: 300},

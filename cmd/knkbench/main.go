@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -64,6 +65,7 @@ type cli struct {
 	ServerBin   string        `name:"server-bin" help:"Run this knkd binary as a separate process (e.g. bin/knkd) instead of in-process, so its peak RSS is its own." placeholder:"PATH"`
 	ServeEcho   bool          `name:"serve-echo" hidden:"" help:"Serve only the echo baselines and print their addresses (the baselines' process under --server-bin)."`
 	CPUProfile  string        `name:"cpuprofile" help:"Write a CPU profile of each figure to FILE with the figure's name inserted before the extension (cpu.pprof -> cpu.create_cadre_rps.pprof)." placeholder:"FILE"`
+	Only        []string      `help:"Measure only these figures (and the others measured in the same step), e.g. --only create_cadre_rps,create_during_import_rps." placeholder:"FIGURE,..."`
 }
 
 // kongExit carries kong's exit code (after --help) out of kong through a panic.
@@ -208,11 +210,29 @@ func (b *bench) stop() error {
 // measureAll measures every figure in order; later figures read what earlier
 // ones stored. A new figure is a method here that calls b.rate.
 func (b *bench) measureAll(ctx context.Context) {
-	b.baselines(ctx)
-	b.storeWrites(ctx)
-	b.createCadre(ctx)
-	b.importRoster(ctx)
-	b.importFiles(ctx)
+	if b.want("baseline_grpc_rps", "baseline_rest_rps", "baseline_sqlite_rows_per_s") {
+		b.baselines(ctx)
+	}
+	if b.want("store_write_rps") {
+		b.storeWrites(ctx)
+	}
+	if b.want("create_cadre_rps") {
+		b.createCadre(ctx)
+	}
+	if b.want("create_during_import_rps") {
+		b.createDuringImport(ctx)
+	}
+	if b.want("import_rows_per_s", "import_peak_rss_mb") {
+		b.importRoster(ctx)
+	}
+	if b.want("import_csv_rows_per_s", "import_csv_client_rss_mb", "import_csv_server_rss_mb",
+		"import_xlsx_rows_per_s", "import_xlsx_client_rss_mb", "import_xlsx_server_rss_mb") {
+		b.importFiles(ctx)
+	}
+	if !b.want("get_cadre_rps", "list_cadres_rps", "list_first_page_p50_ms", "list_deep_page_p50_ms",
+		"issue_certificate_rps", "verify_rest_rps", "verify_rest_p99_ms") {
+		return
+	}
 	if err := b.walk(ctx); err != nil {
 		for _, name := range []string{"get_cadre_rps", "list_cadres_rps", "list_first_page_p50_ms", "list_deep_page_p50_ms"} {
 			b.record(name, err)
@@ -227,6 +247,19 @@ func (b *bench) measureAll(ctx context.Context) {
 		b.record("issue_certificate_rps", fmt.Errorf("%w: no cadres", errNothingToDo))
 	}
 	b.verifyREST(ctx)
+}
+
+// want reports whether --only asks for any of the figures names (or is not given).
+func (b *bench) want(names ...string) bool {
+	if len(b.cfg.Only) == 0 {
+		return true
+	}
+	for _, n := range names {
+		if slices.Contains(b.cfg.Only, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // baselines measures the bare echo servers with the same clients and

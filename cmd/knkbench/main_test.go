@@ -53,6 +53,7 @@ func TestSmokeRun(t *testing.T) {
 		// knkctl binary stands beside the test binary (TestSmokeRunWithServerProcess has one).
 		"import_csv_rows_per_s", "import_csv_client_rss_mb", "import_csv_server_rss_mb",
 		"import_xlsx_rows_per_s", "import_xlsx_client_rss_mb", "import_xlsx_server_rss_mb",
+		"create_during_import_rps",
 	}
 	got := map[string]figure{}
 	for _, f := range report.Figures {
@@ -87,6 +88,39 @@ func TestSmokeRun(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "create_cadre_rps") {
 		t.Errorf("the table does not name create_cadre_rps:\n%s", &stdout)
+	}
+}
+
+// TestOnlyMeasuresTheFiguresAskedFor runs the fairness figures alone (issue 11):
+// single creates while an import runs, against creates alone, and nothing else.
+func TestOnlyMeasuresTheFiguresAskedFor(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bench.json")
+	var stdout, stderr bytes.Buffer
+	args := []string{"--small", "--json", out, "--db", dbtest.DSN(t, dbtest.Engine()),
+		"--only", "create_cadre_rps,create_during_import_rps"}
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("knkbench %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, &stdout, &stderr)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Figures []figure `json:"figures"`
+	}
+	if err := json.Unmarshal(raw, &report); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range report.Figures {
+		names = append(names, f.Name)
+	}
+	if strings.Join(names, ",") != "create_cadre_rps,create_during_import_rps" {
+		t.Fatalf("figures %v, want create_cadre_rps and create_during_import_rps only", names)
+	}
+	during := report.Figures[1]
+	if during.Value <= 0 || during.Baseline != "create_cadre_rps" || during.Ratio <= 0 || !strings.Contains(during.Note, "rows/s") {
+		t.Errorf("create_during_import_rps = %+v, want a rate, its ratio to create_cadre_rps and the import's rate", during)
 	}
 }
 

@@ -42,6 +42,8 @@ type cli struct {
 	EraseAfter         time.Duration `name:"erase-withdrawn-after" help:"How long after withdrawal a cadre's personal data is erased (default 5 years)." default:"43800h" env:"KNK_ERASE_WITHDRAWN_AFTER"`
 	NIKHashKeyFile     string        `name:"nik-hash-key-file" help:"File with the key (32+ bytes) of the hash that replaces erased NIKs (default on SQLite: DB.nik-key, created 0600)." env:"KNK_NIK_HASH_KEY_FILE" type:"path"`
 	ShutdownTimeout    time.Duration `name:"shutdown-timeout" help:"How long in-flight calls may take to finish on SIGTERM." default:"20s" env:"KNK_SHUTDOWN_TIMEOUT"`
+	AdminAddr          string        `name:"admin-addr" help:"Address serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9100 (off loopback only with --tls-cert, --tls-key and --client-ca); off when empty." env:"KNK_ADMIN_ADDR"`
+	Pprof              bool          `name:"pprof" help:"Also serve net/http/pprof under /debug/pprof/ on --admin-addr." env:"KNK_PPROF"`
 	LogLevel           slog.Level    `name:"log-level" help:"debug, info, warn or error." default:"info" env:"KNK_LOG_LEVEL"`
 }
 
@@ -65,6 +67,9 @@ func perMinute(rate, burst int) server.Limit {
 }
 
 func run(ctx context.Context, c cli, args []string) error {
+	if c.Pprof && c.AdminAddr == "" {
+		return fmt.Errorf("--pprof needs --admin-addr: profiles are served only on the admin port")
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
 	if err := secretarg.RefuseDSN(args, "--db", c.DB, "KNK_DB, --db-file, PGPASSWORD or ~/.pgpass"); err != nil {
 		return err
@@ -84,6 +89,7 @@ func run(ctx context.Context, c cli, args []string) error {
 		MinAge: c.MinAge, PassMark: c.PassMark, SigningKeyFile: c.SigningKey, KeyEncryptionKeyFile: c.KEKFile, ValidYears: c.ValidYears,
 		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout, NIKChecksPerMinute: c.NIKChecks,
 		AccessLogRetention: c.AccessLogRetention, EraseAfter: c.EraseAfter, NIKHashKeyFile: c.NIKHashKeyFile,
+		AdminAddr: c.AdminAddr, Pprof: c.Pprof,
 		Edge: server.Edge{
 			TLSCert: c.TLSCert, TLSKey: c.TLSKey, ClientCA: c.ClientCA, AllowPlaintext: c.AllowPlaintext,
 			PublicReflection: c.Reflection == "public", TrustedProxies: proxies,

@@ -3,87 +3,21 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
-	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/db/dbtest"
 	"github.com/knk-id/knk/internal/testenv"
-	"github.com/knk-id/knk/services/organization"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// replica is a knkd process.
-type replica struct {
-	conn     *grpc.ClientConn
-	cadres   knkv1.CadreServiceClient
-	training knkv1.TrainingServiceClient
-	certs    knkv1.CertificateServiceClient
-	events   knkv1.EventServiceClient
-	orgs     knkv1.OrganizationServiceClient
-}
-
-func startReplica(t *testing.T, bin, dsn string) *replica {
-	t.Helper()
-	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin, "--db", dsn, "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "KNK_KEY_ENCRYPTION_KEY_FILE="+testenv.KEKFile(t, dsn))
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("knkd at %s: %v", grpcAddr, err)
-		}
-	})
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	health := healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{})
-		if err == nil && resp.Status == healthpb.HealthCheckResponse_SERVING {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("knkd at %s did not become healthy: %v", grpcAddr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return &replica{conn: conn, cadres: knkv1.NewCadreServiceClient(conn), training: knkv1.NewTrainingServiceClient(conn),
-		certs: knkv1.NewCertificateServiceClient(conn), events: knkv1.NewEventServiceClient(conn),
-		orgs: knkv1.NewOrganizationServiceClient(conn)}
-}
 
 // parallel runs f(i) for i in [0, n) concurrently and fails on any error.
 func parallel(t *testing.T, n int, f func(i int) error) {
@@ -112,28 +46,17 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 		t.Skipf("needs PostgreSQL: set %s", dbtest.PostgresDSN)
 	}
 	dsn := dbtest.DSN(t, "postgres")
-	bin := filepath.Join(t.TempDir(), "knkd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build knkd: %v\n%s", err, out)
-	}
-	store, err := db.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminKey, err := organization.Bootstrap(context.Background(), store, time.Now())
-	store.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := startReplica(t, bin, dsn), startReplica(t, bin, dsn)
-	both := []*replica{a, b}
+	bin := testenv.BuildKnkd(t)
+	adminKey := testenv.Bootstrap(t, dsn)
+	a, b := testenv.StartProcess(t, bin, dsn), testenv.StartProcess(t, bin, dsn)
+	both := []*testenv.Process{a, b}
 	admin := testenv.Ctx(adminKey)
 	key := func(id string, kind knkv1.Organization_Kind) context.Context {
-		if _, err := a.orgs.CreateOrganization(admin, &knkv1.CreateOrganizationRequest{OrganizationId: id,
+		if _, err := a.Orgs.CreateOrganization(admin, &knkv1.CreateOrganizationRequest{OrganizationId: id,
 			Organization: &knkv1.Organization{Kind: kind, DisplayName: id}}); err != nil {
 			t.Fatal(err)
 		}
-		k, err := b.orgs.CreateApiKey(admin, &knkv1.CreateApiKeyRequest{Parent: "organizations/" + id})
+		k, err := b.Orgs.CreateApiKey(admin, &knkv1.CreateApiKeyRequest{Parent: "organizations/" + id})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +74,7 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 	)
 	watchDone := make(chan error, 1)
 	go func() {
-		stream, err := a.events.WatchEvents(watchCtx, &knkv1.WatchEventsRequest{})
+		stream, err := a.Events.WatchEvents(watchCtx, &knkv1.WatchEventsRequest{})
 		for err == nil {
 			var e *knkv1.Event
 			if e, err = stream.Recv(); err == nil {
@@ -166,7 +89,7 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 	// 200 cadres, created through both replicas at once.
 	cadres := make([]string, 200)
 	parallel(t, 200, func(i int) error {
-		c, err := both[i%2].cadres.CreateCadre(fed, &knkv1.CreateCadreRequest{Cadre: &knkv1.Cadre{
+		c, err := both[i%2].Cadres.CreateCadre(fed, &knkv1.CreateCadreRequest{Cadre: &knkv1.Cadre{
 			DisplayName: fmt.Sprintf("Kader %d", i), ProvinceCode: "61",
 			Nik: fmt.Sprintf("6171%02d150890%04d", 1+i/9999, 1+i%9999)}})
 		cadres[i] = c.GetName()
@@ -176,7 +99,7 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 	// One request id sent ten times at once through both replicas creates one cadre.
 	names := make([]string, 10)
 	parallel(t, 10, func(i int) error {
-		c, err := both[i%2].cadres.CreateCadre(fed, &knkv1.CreateCadreRequest{RequestId: "roster-2026-11-23-row-1",
+		c, err := both[i%2].Cadres.CreateCadre(fed, &knkv1.CreateCadreRequest{RequestId: "roster-2026-11-23-row-1",
 			Cadre: &knkv1.Cadre{DisplayName: "Retry", ProvinceCode: "61", Nik: "6171991508909999"}})
 		names[i] = c.GetName()
 		return err
@@ -188,7 +111,7 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 	}
 	// Two updates with the same etag through different replicas: one wins, one is ABORTED.
 	updates := make([]codes.Code, 2)
-	current, err := a.cadres.GetCadre(fed, &knkv1.GetCadreRequest{Name: names[0]})
+	current, err := a.Cadres.GetCadre(fed, &knkv1.GetCadreRequest{Name: names[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +119,7 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := r.cadres.UpdateCadre(fed, &knkv1.UpdateCadreRequest{
+			_, err := r.Cadres.UpdateCadre(fed, &knkv1.UpdateCadreRequest{
 				Cadre:      &knkv1.Cadre{Name: current.Name, Etag: current.Etag, Regency: fmt.Sprintf("Regency %d", i)},
 				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"regency"}}})
 			updates[i] = status.Code(err)
@@ -210,7 +133,7 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 	// Capacity across replicas: 50 enrolments into 20 places.
 	day := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 	session := func(start time.Time, capacity int32) string {
-		s, err := a.training.CreateSession(unit, &knkv1.CreateSessionRequest{Session: &knkv1.Session{
+		s, err := a.Training.CreateSession(unit, &knkv1.CreateSessionRequest{Session: &knkv1.Session{
 			Title: "KNK Kalbar", ProvinceCode: "61", Mode: knkv1.Session_MODE_ONLINE, Capacity: capacity,
 			Topics:    []knkv1.Topic{knkv1.Topic_TOPIC_K3, knkv1.Topic_TOPIC_PKWT, knkv1.Topic_TOPIC_WAGE_SCALE, knkv1.Topic_TOPIC_SOCIAL_SECURITY},
 			StartTime: timestamppb.New(start), EndTime: timestamppb.New(start.Add(time.Hour))}})
@@ -225,7 +148,7 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := both[i%2].training.EnrollCadre(unit, &knkv1.EnrollCadreRequest{Parent: small, Cadre: cadres[100+i]})
+			_, err := both[i%2].Training.EnrollCadre(unit, &knkv1.EnrollCadreRequest{Parent: small, Cadre: cadres[100+i]})
 			outcomes[i] = status.Code(err)
 		}()
 	}
@@ -241,7 +164,7 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 	// 100 cadres trained, then 100 certificates issued in parallel through both.
 	big := session(day.Add(24*time.Hour), 100)
 	parallel(t, 100, func(i int) error {
-		_, err := both[i%2].training.EnrollCadre(unit, &knkv1.EnrollCadreRequest{Parent: big, Cadre: cadres[i]})
+		_, err := both[i%2].Training.EnrollCadre(unit, &knkv1.EnrollCadreRequest{Parent: big, Cadre: cadres[i]})
 		return err
 	})
 	var results []*knkv1.SessionResult
@@ -249,15 +172,15 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 		results = append(results, &knkv1.SessionResult{Cadre: c, Attended: true, Scores: map[string]int32{
 			"TOPIC_K3": 90, "TOPIC_PKWT": 90, "TOPIC_WAGE_SCALE": 90, "TOPIC_SOCIAL_SECURITY": 90}})
 	}
-	if _, err := b.training.RecordResults(unit, &knkv1.RecordResultsRequest{Name: big, Results: results}); err != nil {
+	if _, err := b.Training.RecordResults(unit, &knkv1.RecordResultsRequest{Name: big, Results: results}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.training.CompleteSession(unit, &knkv1.CompleteSessionRequest{Name: big}); err != nil {
+	if _, err := a.Training.CompleteSession(unit, &knkv1.CompleteSessionRequest{Name: big}); err != nil {
 		t.Fatal(err)
 	}
 	numbers := make([]string, 100)
 	parallel(t, 100, func(i int) error {
-		c, err := both[i%2].certs.IssueCertificate(unit, &knkv1.IssueCertificateRequest{Cadre: cadres[i]})
+		c, err := both[i%2].Certs.IssueCertificate(unit, &knkv1.IssueCertificateRequest{Cadre: cadres[i]})
 		numbers[i] = c.GetName()
 		return err
 	})
@@ -271,7 +194,7 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 	// Every event, whichever replica wrote it, reaches the watcher on A once and in order.
 	var total int64
 	for token := ""; ; {
-		page, err := b.events.ListEvents(admin, &knkv1.ListEventsRequest{PageSize: 1000, PageToken: token})
+		page, err := b.Events.ListEvents(admin, &knkv1.ListEventsRequest{PageSize: 1000, PageToken: token})
 		if err != nil {
 			t.Fatal(err)
 		}

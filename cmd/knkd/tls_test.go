@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/knk-id/knk/internal/testenv"
 )
 
 var (
@@ -118,7 +120,7 @@ func TestKnkdServesTLSFromTheTestCA(t *testing.T) {
 		}
 	}
 	makeCA()
-	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
+	grpcAddr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	cmd := exec.Command(bin, "--grpc-addr", grpcAddr, "--http-addr", httpAddr,
 		"--tls-cert", filepath.Join(ca, "server.pem"), "--tls-key", filepath.Join(ca, "server-key.pem"))
 	cmd.Env = append(os.Environ(), "KNK_DB="+filepath.Join(t.TempDir(), "knk.db"))

@@ -36,12 +36,15 @@ type dialect interface {
 	isUniqueViolation(err error) bool
 	// forUpdate is the clause that locks rows a write transaction reads.
 	forUpdate() string
-	// eventSQL appends one event (type, resource, actor, create_time).
-	eventSQL() string
+	// event appends e to the change log of tx, at once or just before tx commits.
+	event(ctx context.Context, tx *Tx, e event) error
 	// afterCopy brings counters in line with rows copied in by Copy.
 	afterCopy(ctx context.Context, tx *Tx) error
 	// write runs fn in a write transaction, committed before write returns.
 	write(ctx context.Context, fn func(*Tx) error) error
+	// writeBulk runs fn over [0, n) in pieces [lo, hi), each in a write
+	// transaction committed before the next begins (WriteBulk).
+	writeBulk(ctx context.Context, n int, fn func(tx *Tx, lo, hi int) error) error
 	close() error
 }
 
@@ -111,6 +114,21 @@ func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
 	return db.d.write(ctx, fn)
 }
 
+// WriteBulk writes n items of a bulk job, such as the rows of a roster import,
+// without holding up single writes: fn(tx, lo, hi) writes items lo to hi-1, and
+// each piece is its own transaction, committed and durable before the next
+// piece starts. The store chooses the pieces: on SQLite the writer gives a piece
+// of a few dozen items a commit shared with the single writes waiting, and the
+// whole rest when none waits; on PostgreSQL pieces are pgBulkPiece items, so no
+// transaction of the job runs long. When WriteBulk returns an error, the pieces
+// before the failing one stay committed.
+func (db *DB) WriteBulk(ctx context.Context, n int, fn func(tx *Tx, lo, hi int) error) error {
+	if n <= 0 {
+		return nil
+	}
+	return db.d.writeBulk(ctx, n, fn)
+}
+
 // QueryContext runs a read query outside any transaction.
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	return db.read.QueryContext(ctx, db.d.rebind(query), args...)
@@ -155,6 +173,9 @@ type Tx struct {
 	tx     *sql.Tx
 	db     *DB
 	events int
+	// pending are events held back until just before commit (PostgreSQL), so
+	// that the lock that orders the event log is held only while committing.
+	pending []event
 	// shared marks a transaction that carries other callers' writes too (SQLite's
 	// group commit): a caller's cancellation must not interrupt a statement, since
 	// the driver would abort the whole shared transaction. It is checked between
@@ -194,9 +215,17 @@ func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	return tx.tx.QueryRowContext(ctx, tx.db.d.rebind(query), args...)
 }
 
-// Event appends an event to the change log in this transaction.
+// event is one entry of the change log.
+type event struct {
+	typ, resource, actor string
+	at                   int64 // Unix microseconds
+}
+
+// Event appends an event to the change log in this transaction. Its sequence
+// number is given when the transaction commits, so that the log is gap-free and
+// in commit order; nothing in a write transaction reads the events table.
 func (tx *Tx) Event(ctx context.Context, typ, resource, actor string, at time.Time) error {
-	_, err := tx.ExecContext(ctx, tx.db.d.eventSQL(), typ, resource, actor, at.UnixMicro())
+	err := tx.db.d.event(ctx, tx, event{typ: typ, resource: resource, actor: actor, at: at.UnixMicro()})
 	if err == nil {
 		tx.events++
 	}

@@ -15,6 +15,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/knk-id/knk/internal/metrics"
 )
 
 // eventsChannel is the NOTIFY channel that tells every replica an event committed.
@@ -22,8 +24,8 @@ const eventsChannel = "knk_events"
 
 // pgDialect runs each write in its own READ COMMITTED transaction; the rules
 // that read before they write lock the rows they depend on (FOR UPDATE), the
-// event counter row orders commits that append events, and serialization
-// failures and deadlocks are retried.
+// event counter row, updated just before commit, orders commits that append
+// events, and serialization failures and deadlocks are retried.
 type pgDialect struct {
 	db     *DB
 	conn   *sql.DB
@@ -101,9 +103,38 @@ func (d *pgDialect) afterCopy(ctx context.Context, tx *Tx) error {
 	return err
 }
 
-func (d *pgDialect) eventSQL() string {
-	return `WITH s AS (UPDATE event_counter SET last = last + 1 WHERE id = 1 RETURNING last)
-		INSERT INTO events (sequence, type, resource, actor, create_time) SELECT last, ?, ?, ?, ? FROM s`
+// event holds e back until the transaction is about to commit (appendEvents).
+func (d *pgDialect) event(_ context.Context, tx *Tx, e event) error {
+	tx.pending = append(tx.pending, e)
+	return nil
+}
+
+// appendEvents numbers the transaction's events and inserts them, in one
+// statement, as the last thing before COMMIT. The event counter row it updates
+// stays locked until the commit, so sequences are gap-free and given in commit
+// order (a reader never sees n+1 before n); taking that lock last keeps it
+// held only for this statement and the commit, however long the transaction
+// ran before (a bulk import's batch), so writers queue on it only briefly.
+func (d *pgDialect) appendEvents(ctx context.Context, tx *Tx) error {
+	n := len(tx.pending)
+	if n == 0 {
+		return nil
+	}
+	var (
+		types     = make([]string, n)
+		resources = make([]string, n)
+		actors    = make([]string, n)
+		times     = make([]int64, n)
+	)
+	for i, e := range tx.pending {
+		types[i], resources[i], actors[i], times[i] = e.typ, e.resource, e.actor, e.at
+	}
+	_, err := tx.tx.ExecContext(ctx, `WITH s AS (UPDATE event_counter SET last = last + $1 WHERE id = 1 RETURNING last - $1 AS first)
+		INSERT INTO events (sequence, type, resource, actor, create_time)
+		SELECT s.first + e.n, e.type, e.resource, e.actor, e.create_time
+		FROM s, unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS e(type, resource, actor, create_time, n)`,
+		n, types, resources, actors, times)
+	return err
 }
 
 func (d *pgDialect) write(ctx context.Context, fn func(*Tx) error) error {
@@ -119,6 +150,19 @@ func (d *pgDialect) write(ctx context.Context, fn func(*Tx) error) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// pgBulkPiece is how many items of a bulk job share one PostgreSQL transaction.
+const pgBulkPiece = 100
+
+func (d *pgDialect) writeBulk(ctx context.Context, n int, fn func(tx *Tx, lo, hi int) error) error {
+	for lo := 0; lo < n; lo += pgBulkPiece {
+		hi := min(n, lo+pgBulkPiece)
+		if err := d.write(ctx, func(tx *Tx) error { return fn(tx, lo, hi) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (d *pgDialect) try(ctx context.Context, fn func(*Tx) error) (err error) {
@@ -137,11 +181,23 @@ func (d *pgDialect) try(ctx context.Context, fn func(*Tx) error) (err error) {
 		return err
 	}
 	if tx.events > 0 {
+		// Delivered at commit; sent before the events so that the counter
+		// lock taken by appendEvents spans one round trip less.
 		if _, err := sqlTx.ExecContext(ctx, `SELECT pg_notify('`+eventsChannel+`', '')`); err != nil {
 			return err
 		}
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := d.appendEvents(ctx, tx); err != nil {
+		return err
+	}
+	start := time.Now()
+	err = sqlTx.Commit()
+	metrics.StoreCommitSeconds.WithLabelValues("postgres").Observe(time.Since(start).Seconds())
+	metrics.StoreWriteBatch.WithLabelValues("postgres").Observe(1)
+	if err != nil {
+		if !retryable(err) {
+			metrics.StoreWriteErrors.WithLabelValues("postgres", "commit").Inc()
+		}
 		return err
 	}
 	if tx.events > 0 {

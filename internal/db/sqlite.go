@@ -9,14 +9,28 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/pressly/goose/v3"
+
+	"github.com/knk-id/knk/internal/metrics"
 )
 
 // maxBatch bounds how many write operations share one SQLite commit.
 const maxBatch = 256
+
+// While single writes are under way, a bulk job (WriteBulk) writes bulkPiece
+// items per commit, and the next piece waits until the single writes have had
+// as much of the writer's time as that commit took, or bulkWait times that
+// time has passed. The job gets at most about half of the writer, and single
+// writes never wait behind more than one small piece. With no single write
+// under way, the job's rest goes in one commit.
+const (
+	bulkPiece = 32
+	bulkWait  = 4
+)
 
 // sqliteDialect funnels every write through one goroutine that owns the only
 // write connection. Operations that arrive while a transaction is running are
@@ -30,23 +44,37 @@ const maxBatch = 256
 // the writer already runs the next batch. A commit's frames are durable once the
 // WAL is synced, which is what synchronous=FULL would do inside COMMIT, so every
 // caller is still answered only after its writes are on disk.
+//
+// Bulk jobs (WriteBulk) wait in a queue of their own, and a commit takes at most
+// one piece of one of them, after the single writes: a small piece, and not
+// before the single writes have had their share of the writer (bulkPiece), when
+// single writes are under way, else the job's rest. An import therefore slows down to let single
+// writes through instead of making each of them wait for a long batch.
 type sqliteDialect struct {
 	db      *DB
 	conn    *sql.DB
 	walPath string
 	queue   chan *writeOp
+	bulkq   chan *writeOp
 	done    chan struct{}
 	syncq   chan committed
 	synced  chan struct{} // closed when the syncer has answered everything
 
 	mu     sync.RWMutex // held for reading while enqueueing, for writing by close
 	closed bool
+
+	singles atomic.Int64 // single writes queued, running or waiting for their fsync
 }
 
 type writeOp struct {
 	ctx context.Context
 	fn  func(*Tx) error
 	err chan error
+
+	// A piece of a bulk job writes items [lo, hi) of n with bulk; the writer
+	// sets hi (and fn) when it takes the piece.
+	bulk      func(tx *Tx, lo, hi int) error
+	lo, hi, n int
 }
 
 // committed is a batch whose transaction committed, waiting for the WAL fsync.
@@ -126,7 +154,8 @@ func openSQLite(path string, db *DB) (*sql.DB, dialect, error) {
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers)
 	d := &sqliteDialect{db: db, conn: conn, walPath: path + "-wal", queue: make(chan *writeOp, maxBatch),
-		done: make(chan struct{}), syncq: make(chan committed, 16), synced: make(chan struct{})}
+		bulkq: make(chan *writeOp, 16),
+		done:  make(chan struct{}), syncq: make(chan committed, 16), synced: make(chan struct{})}
 	go d.loop()
 	go d.syncer()
 	go d.checkpointer(read)
@@ -144,8 +173,12 @@ func (d *sqliteDialect) forUpdate() string { return "" }
 // afterCopy has nothing to do: SQLite's counters are the rows themselves.
 func (d *sqliteDialect) afterCopy(context.Context, *Tx) error { return nil }
 
-func (d *sqliteDialect) eventSQL() string {
-	return `INSERT INTO events (type, resource, actor, create_time) VALUES (?, ?, ?, ?)`
+// event inserts the event at once: with one writer, INTEGER PRIMARY KEY's max+1
+// is gap-free and in commit order.
+func (d *sqliteDialect) event(ctx context.Context, tx *Tx, e event) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (type, resource, actor, create_time) VALUES (?, ?, ?, ?)`,
+		e.typ, e.resource, e.actor, e.at)
+	return err
 }
 
 func (d *sqliteDialect) rebind(query string) string { return query }
@@ -157,17 +190,34 @@ func (d *sqliteDialect) isUniqueViolation(err error) bool {
 }
 
 func (d *sqliteDialect) write(ctx context.Context, fn func(*Tx) error) error {
-	op := &writeOp{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	d.singles.Add(1)
+	defer d.singles.Add(-1)
+	return d.run(d.queue, &writeOp{ctx: ctx, fn: fn, err: make(chan error, 1)})
+}
+
+func (d *sqliteDialect) writeBulk(ctx context.Context, n int, fn func(tx *Tx, lo, hi int) error) error {
+	for lo := 0; lo < n; {
+		op := &writeOp{ctx: ctx, err: make(chan error, 1), bulk: fn, lo: lo, n: n}
+		if err := d.run(d.bulkq, op); err != nil {
+			return err
+		}
+		lo = op.hi // set by the writer before it answered
+	}
+	return nil
+}
+
+// run queues op on q and waits until it is committed and durable, or failed.
+func (d *sqliteDialect) run(q chan *writeOp, op *writeOp) error {
 	d.mu.RLock()
 	if d.closed {
 		d.mu.RUnlock()
 		return errors.New("store is closed")
 	}
 	select {
-	case d.queue <- op:
-	case <-ctx.Done():
+	case q <- op:
+	case <-op.ctx.Done():
 		d.mu.RUnlock()
-		return ctx.Err()
+		return op.ctx.Err()
 	}
 	d.mu.RUnlock()
 	// Once queued the operation runs or is skipped as a whole; wait for the
@@ -185,12 +235,32 @@ func (d *sqliteDialect) close() error {
 }
 
 func (d *sqliteDialect) loop() {
+	var (
+		held *writeOp      // a bulk piece waiting for its turn
+		owed time.Duration // commit time single writes are owed before the next bulk piece
+		due  time.Time     // when the next bulk piece goes even so
+	)
 	for {
-		var batch []*writeOp
+		var (
+			batch []*writeOp
+			bulk  = held
+			bulkq = d.bulkq
+			wake  <-chan time.Time
+		)
+		held = nil
+		if bulk != nil {
+			bulkq = nil // one bulk piece at a time
+			wake = time.After(time.Until(due))
+		}
 		select {
 		case op := <-d.queue:
 			batch = append(batch, op)
+		case bulk = <-bulkq:
+		case <-wake:
 		case <-d.done:
+			if bulk != nil {
+				bulk.err <- errors.New("store is closed")
+			}
 			d.drain()
 			close(d.syncq)
 			return
@@ -204,7 +274,41 @@ func (d *sqliteDialect) loop() {
 				break fill
 			}
 		}
+		if bulk == nil {
+			select {
+			case bulk = <-d.bulkq:
+			default:
+			}
+		}
+		if bulk != nil {
+			// Single writers waiting for the fsync of the last commit will be
+			// back at once: they count as under way too.
+			underWay := len(batch) > 0 || d.singles.Load() > 0
+			switch {
+			case !underWay:
+				bulk.hi = bulk.n
+			case owed > 0 && time.Now().Before(due):
+				held, bulk = bulk, nil
+			default:
+				bulk.hi = min(bulk.n, bulk.lo+bulkPiece)
+			}
+		}
+		if bulk != nil {
+			b := bulk
+			b.fn = func(tx *Tx) error { return b.bulk(tx, b.lo, b.hi) }
+			batch = append(batch, b)
+		}
+		if len(batch) == 0 {
+			continue // woken to look at the held piece again
+		}
+		start := time.Now()
 		d.commit(batch)
+		took := time.Since(start)
+		if bulk == nil {
+			owed -= took
+			continue
+		}
+		owed, due = took, time.Now().Add(bulkWait*took)
 	}
 }
 
@@ -213,6 +317,8 @@ func (d *sqliteDialect) drain() {
 	for {
 		select {
 		case op := <-d.queue:
+			op.err <- errors.New("store is closed")
+		case op := <-d.bulkq:
 			op.err <- errors.New("store is closed")
 		default:
 			return
@@ -236,9 +342,14 @@ func (d *sqliteDialect) commit(batch []*writeOp) {
 				events += tx.events
 			}
 		}
-		return sqlTx.Commit()
+		start := time.Now()
+		err = sqlTx.Commit()
+		metrics.StoreCommitSeconds.WithLabelValues("sqlite").Observe(time.Since(start).Seconds())
+		return err
 	}()
+	metrics.StoreWriteBatch.WithLabelValues("sqlite").Observe(float64(len(batch)))
 	if err != nil {
+		metrics.StoreWriteErrors.WithLabelValues("sqlite", "commit").Inc()
 		for i, op := range batch {
 			if errs[i] == nil {
 				errs[i] = fmt.Errorf("commit: %w", err)
@@ -268,7 +379,12 @@ func (d *sqliteDialect) syncer() {
 				break more
 			}
 		}
+		start := time.Now()
 		err := syncFile(d.walPath)
+		metrics.StoreFsyncSeconds.Observe(time.Since(start).Seconds())
+		if err != nil {
+			metrics.StoreWriteErrors.WithLabelValues("sqlite", "fsync").Inc()
+		}
 		events := 0
 		for _, c := range waiting {
 			events += c.events

@@ -69,6 +69,10 @@ type Config struct {
 	// NIKHashKeyFile holds the key of the hash that replaces erased NIKs; empty
 	// means a file beside a SQLite database (on PostgreSQL: no erasure).
 	NIKHashKeyFile string
+	// AdminAddr, when set, serves Prometheus metrics on /metrics (a loopback
+	// address only; see admin.go); Pprof adds net/http/pprof there.
+	AdminAddr string
+	Pprof     bool
 	// Edge is TLS, abuse limits and the API surface (tls.go, abuse.go).
 	Edge
 }
@@ -111,7 +115,8 @@ type Server struct {
 	certs    *certificate.Service
 	access   *access.Log
 	privacy  *privacy.Service
-	stopping chan struct{} // closed when shutdown starts
+	obs      *observability // nil without an admin address
+	stopping chan struct{}  // closed when shutdown starts
 }
 
 // New opens the store, builds the services and binds both listeners. Call Serve
@@ -173,14 +178,17 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.tls, err = newTLS(cfg); err != nil {
 		return nil, err
 	}
+	if s.obs, err = newObservability(cfg, s.tls); err != nil {
+		return nil, err
+	}
 	orgs := &organization.Service{DB: s.db, Now: cfg.Now}
 	s.guard = &guard{log: cfg.Logger, keys: orgs, proxies: cfg.TrustedProxies, publicReflection: cfg.PublicReflection,
 		anonymous:  cfg.AnonymousLimit.limiter(DefaultAnonymousLimit, cfg.Now),
 		failedAuth: cfg.FailedAuthLimit.limiter(DefaultFailedAuthLimit, cfg.Now)}
-	s.grpc = grpc.NewServer(
+	s.grpc = grpc.NewServer(append(s.obs.grpcOptions(),
 		grpc.ChainUnaryInterceptor(s.guard.unary),
 		grpc.ChainStreamInterceptor(s.guard.stream),
-	)
+	)...)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
 	s.access = access.New(s.db, cfg.Now)
 	nikKey, err := loadNIKKey(cfg)
@@ -222,6 +230,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	for name := range s.grpc.GetServiceInfo() { // per-service health, as the health protocol expects
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
+	if err := s.obs.start(cfg, s.grpc, s.certs); err != nil {
+		return nil, err
+	}
 
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, err
@@ -239,7 +250,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.edgeHandler(gw), ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.obs.instrument(s.edgeHandler(gw)), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
@@ -247,7 +258,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 // in-process listener, so every REST call passes through the same interceptors
 // as a gRPC call.
 func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
-	mux := runtime.NewServeMux(
+	mux := runtime.NewServeMux(append(s.obs.routeMiddleware(),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
@@ -262,7 +273,7 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 		runtime.WithErrorHandler(httpError),
 		runtime.WithRoutingErrorHandler(routingError),
 		runtime.WithMiddlewares(matchProbe),
-	)
+	)...)
 	var err error
 	s.gwLis = newGatewayListener()
 	s.gwClient, err = s.gwLis.dial(
@@ -333,6 +344,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return nil
 	})
+	if s.obs != nil {
+		g.Go(func() error {
+			if err := s.obs.admin.Serve(s.obs.lis); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	if s.cfg.ExpiryInterval > 0 {
 		g.Go(func() error {
 			s.certs.RunExpiry(gctx, s.cfg.ExpiryInterval, log)
@@ -351,6 +370,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
 		httpErr := s.http.Shutdown(shutdownCtx)
+		if s.obs != nil {
+			s.obs.admin.Close() // metrics and profiles need no draining
+		}
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()
 		select {
@@ -360,7 +382,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return httpErr
 	})
-	log.Info("knkd serving", s.servingAttrs()...)
+	log.Info("knkd serving", append(s.servingAttrs(), "admin_addr", s.AdminAddr())...)
 	err := g.Wait()
 	return errors.Join(err, s.close())
 }
@@ -369,6 +391,9 @@ func (s *Server) close() error {
 	var errs []error
 	if s.gwClient != nil {
 		errs = append(errs, s.gwClient.Close())
+	}
+	if s.obs != nil {
+		s.obs.lis.Close()
 	}
 	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
 		if l != nil {

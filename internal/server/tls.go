@@ -103,21 +103,24 @@ func (r *certReloader) watch(ctx context.Context, hup chan os.Signal, interval t
 	}
 }
 
-func (r *certReloader) reloadIfChanged() {
+// reloadIfChanged reloads when either file changed since the last load, and
+// reports whether it did.
+func (r *certReloader) reloadIfChanged() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	stamp := r.fileStamp()
 	if stamp == r.stamp {
-		return
+		return false
 	}
 	if err := r.reloadLocked(stamp); err != nil {
 		if stamp != r.failedOnce { // a pair being replaced may fail once; say it once per change
 			r.failedOnce = stamp
 			r.log.Warn("TLS files changed but do not load yet; the previous certificate stays in use", "err", err)
 		}
-		return
+		return false
 	}
 	r.log.Info("TLS certificate reloaded", "reason", "files changed", "not_after", r.cert.Load().Leaf.NotAfter)
+	return true
 }
 
 func (r *certReloader) logLoaded(reason string) {
@@ -179,8 +182,13 @@ func checkPlaintext(t *tlsSetup, allow bool, lis ...net.Listener) error {
 	return nil
 }
 
-// serveHTTP serves the REST port, over TLS when it is configured.
+// serveHTTP serves the REST port, over TLS when it is configured. The HTTP
+// server's own complaints (failed TLS handshakes, broken connections) go to the
+// JSON log too.
 func (s *Server) serveHTTP() error {
+	if s.http.ErrorLog == nil {
+		s.http.ErrorLog = slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelInfo)
+	}
 	if s.tls == nil {
 		return s.http.Serve(s.httpLis)
 	}

@@ -169,6 +169,35 @@ func TestTLSReload(t *testing.T) {
 	}
 }
 
+// TestTLSReloadOnFileChange is the watcher's check, called directly: nothing
+// happens while the files are unchanged or half replaced, and the new pair is
+// served once both are in place.
+func TestTLSReloadOnFileChange(t *testing.T) {
+	f := testenv.NewTLSFiles(t)
+	e := testenv.StartTLS(t, f, nil)
+	old := f.ServerSerial.String()
+	if e.Server.ReloadTLSIfChanged() {
+		t.Error("reloaded although no file changed")
+	}
+	renewed := testenv.NewTLSFiles(t) // another pair, to copy in one file at a time
+	copyFile(t, renewed.ServerCert, f.ServerCert)
+	if e.Server.ReloadTLSIfChanged() {
+		t.Error("reloaded a new certificate with the old key")
+	}
+	copyFile(t, renewed.ServerKey, f.ServerKey)
+	if !e.Server.ReloadTLSIfChanged() {
+		t.Fatal("did not reload once certificate and key were both replaced")
+	}
+	// knkd now serves a certificate from another CA: a client of the old CA refuses it,
+	// a client of the new one accepts it.
+	if _, err := listOrgs(t, tlsDial(t, e.Server.GRPCAddr(), f.GRPCCredentials(false)), e.AdminKey); err == nil {
+		t.Errorf("a client of the old CA accepted the certificate after the reload (old serial %s)", old)
+	}
+	if serial, err := listOrgs(t, tlsDial(t, e.Server.GRPCAddr(), renewed.GRPCCredentials(false)), e.AdminKey); err != nil || serial != renewed.ServerSerial.String() {
+		t.Errorf("after the reload: serial %s (%v), want %s", serial, err, renewed.ServerSerial)
+	}
+}
+
 // TestTLSReloadKeepsTheOldCertificateOnBadFiles: a half-replaced pair is not loaded.
 func TestTLSReloadKeepsTheOldCertificateOnBadFiles(t *testing.T) {
 	f := testenv.NewTLSFiles(t)

@@ -319,19 +319,7 @@ func (e *Env) Engine() string {
 // at what is stored or break the store on purpose. It is closed when the test ends.
 func (e *Env) SQL(t testing.TB) *sql.DB {
 	t.Helper()
-	driver, dsn := "sqlite3", "file:"+e.DBPath+"?_busy_timeout=10000"
-	if e.Engine() == "postgres" {
-		driver, dsn = "pgx", e.DBPath // its search_path names the test's schema
-	}
-	conn, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := conn.Ping(); err != nil {
-		t.Fatalf("open the store %s: %v", e.DBPath, err)
-	}
-	return conn
+	return OpenSQL(t, e.DBPath)
 }
 
 // tablesQuery lists the tables of the store, per engine: SQLite's catalog, or

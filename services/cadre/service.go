@@ -24,6 +24,7 @@ import (
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/disclosure"
 	"github.com/knk-id/knk/internal/idn"
+	"github.com/knk-id/knk/internal/metrics"
 	"github.com/knk-id/knk/internal/topic"
 	"github.com/knk-id/knk/services/access"
 	"github.com/knk-id/knk/services/forum"
@@ -38,7 +39,8 @@ type Service struct {
 	Now  func() time.Time
 	// MinAge is the minimum age at registration (a programme rule; default 18).
 	MinAge int
-	// ImportBatch is how many roster rows share one transaction (default 1000).
+	// ImportBatch is how many roster rows are received and checked before they
+	// are written, with db.WriteBulk, while the next ones arrive (default 1000).
 	ImportBatch int
 	// Guard limits each key's NIK checks (nil: no limit).
 	Guard *Guard
@@ -504,6 +506,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 		if w.err != nil {
 			return w.err
 		}
+		countImported(w.outcomes)
 		for i, o := range w.outcomes {
 			switch o {
 			case created:
@@ -586,6 +589,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 		return err
 	}
 	slices.SortFunc(resp.Rejections, func(a, b *knkv1.ImportRejection) int { return cmp.Compare(a.Row, b.Row) })
+	metrics.ImportRows.WithLabelValues("rejected").Add(float64(resp.Rejected))
 	return stream.SendAndClose(resp)
 }
 
@@ -596,12 +600,13 @@ type written struct {
 	err      error
 }
 
-// writeBatch inserts a batch of checked rows in one transaction and tells, for
-// each, whether it was created or why not.
+// writeBatch inserts a batch of checked rows as a bulk job (in transactions that
+// let single writes through) and tells, for each, whether it was created or why not.
 func (s *Service) writeBatch(ctx context.Context, p auth.Principal, batch []pending) ([]outcome, error) {
 	outcomes := make([]outcome, len(batch))
-	err := s.DB.Write(ctx, func(tx *db.Tx) error {
-		for i, b := range batch {
+	err := s.DB.WriteBulk(ctx, len(batch), func(tx *db.Tx, lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			b := batch[i]
 			ok, err := insert(ctx, tx, b.cadre, p.OrgName(), s.nikHash(b.cadre.Nik))
 			if err != nil {
 				return err
