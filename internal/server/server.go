@@ -59,6 +59,9 @@ type Config struct {
 	NIKChecksPerMinute int
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
+	// Limits bound bodies, time, connections and streams; zero fields take
+	// DefaultLimits.
+	Limits Limits
 	// AdminAddr, when set, serves Prometheus metrics on /metrics (a loopback
 	// address only; see admin.go); Pprof adds net/http/pprof there.
 	AdminAddr string
@@ -134,6 +137,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.TLSReloadInterval == 0 {
 		cfg.TLSReloadInterval = 5 * time.Second
 	}
@@ -167,9 +171,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.guard = &guard{log: cfg.Logger, keys: orgs, proxies: cfg.TrustedProxies, publicReflection: cfg.PublicReflection,
 		anonymous:  cfg.AnonymousLimit.limiter(DefaultAnonymousLimit, cfg.Now),
 		failedAuth: cfg.FailedAuthLimit.limiter(DefaultFailedAuthLimit, cfg.Now)}
-	s.grpc = grpc.NewServer(append(s.obs.grpcOptions(),
+	s.grpc = grpc.NewServer(append(append(s.obs.grpcOptions(), cfg.Limits.grpcOptions()...),
 		grpc.ChainUnaryInterceptor(s.guard.unary),
-		grpc.ChainStreamInterceptor(s.guard.stream),
+		grpc.ChainStreamInterceptor(s.guard.stream, s.streamLimits()),
 	)...)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
 	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge,
@@ -204,10 +208,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
-	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+	if s.grpcLis, err = listen(cfg.GRPCAddr, cfg.Limits.MaxGRPCConns); err != nil {
 		return nil, err
 	}
-	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+	if s.httpLis, err = listen(cfg.HTTPAddr, cfg.Limits.MaxHTTPConns); err != nil {
 		return nil, err
 	}
 	if err := checkPlaintext(s.tls, cfg.AllowPlaintext, s.grpcLis, s.httpLis); err != nil {
@@ -220,7 +224,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.obs.instrument(s.edgeHandler(gw)), ReadHeaderTimeout: 10 * time.Second}
+	s.http = s.httpServer(s.obs.instrument(s.edgeHandler(s.limitBodies(gw))))
 	return s, nil
 }
 
@@ -240,15 +244,13 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 			return runtime.DefaultHeaderMatcher(key)
 		}),
 		runtime.WithMetadata(gatewayMetadata),
-		runtime.WithErrorHandler(httpError),
+		runtime.WithErrorHandler(limitErrorHandler), // then httpError
 		runtime.WithRoutingErrorHandler(routingError),
 		runtime.WithMiddlewares(matchProbe),
 	)...)
 	var err error
 	s.gwLis = newGatewayListener()
-	s.gwClient, err = s.gwLis.dial(
-		// An import summary lists every rejected row: let a large one through.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)))
+	s.gwClient, err = s.gwLis.dial()
 	if err != nil {
 		return nil, err
 	}
@@ -264,6 +266,10 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 		if err := register(ctx, mux, s.gwClient); err != nil {
 			return nil, err
 		}
+	}
+	// Registered last, so it takes the place of the generated import handler.
+	if err := mux.HandlePath(http.MethodPost, importPath, s.importREST(mux, knkv1.NewCadreServiceClient(s.gwClient))); err != nil {
+		return nil, err
 	}
 	if err := mux.HandlePath(http.MethodGet, "/healthz", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		w.Write([]byte("ok\n"))
