@@ -584,13 +584,17 @@ type written struct {
 func (s *Service) writeBatch(ctx context.Context, p auth.Principal, batch []pending) ([]outcome, error) {
 	outcomes := make([]outcome, len(batch))
 	err := s.DB.WriteBulk(ctx, len(batch), func(tx *db.Tx, lo, hi int) error {
+		cadres := make([]*knkv1.Cadre, 0, hi-lo)
+		for _, b := range batch[lo:hi] {
+			cadres = append(cadres, b.cadre)
+		}
+		stored, err := insertMany(ctx, tx, cadres, p.OrgName())
+		if err != nil {
+			return err
+		}
 		for i := lo; i < hi; i++ {
 			b := batch[i]
-			ok, err := insert(ctx, tx, b.cadre, p.OrgName())
-			if err != nil {
-				return err
-			}
-			if ok {
+			if stored[i-lo] {
 				outcomes[i] = created
 				continue
 			}

@@ -2,6 +2,7 @@ package cadre
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,13 +68,8 @@ func getByNIK(ctx context.Context, q db.Querier, nik string) (*knkv1.Cadre, erro
 // insert stores a new cadre and its cadre.created event. It reports false, and
 // writes nothing, when the NIK is already registered.
 func insert(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, actor string) (bool, error) {
-	now := c.CreateTime.AsTime().UnixMicro()
-	res, err := tx.ExecContext(ctx, `INSERT INTO cadres (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, '', '', ?, ?, 1)
-		ON CONFLICT (nik) DO NOTHING`,
-		id(c.Name), c.Nik, c.DisplayName, c.BirthDate, int32(c.Gender), c.Phone, c.Email,
-		c.ProvinceCode, c.Regency, c.Employer.GetName(), c.Employer.GetNib(), fedID(c.Federation),
-		c.UnionMemberNumber, c.BpjsKpj, int32(knkv1.Cadre_STATE_ACTIVE), now, now)
+	res, err := tx.ExecContext(ctx, `INSERT INTO cadres (`+columns+`) VALUES `+cadreValues+` ON CONFLICT (nik) DO NOTHING`,
+		insertArgs(c)...)
 	if err != nil {
 		return false, err
 	}
@@ -81,6 +77,74 @@ func insert(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, actor string) (bool,
 		return false, err
 	}
 	return true, tx.Event(ctx, "cadre.created", c.Name, actor, c.CreateTime.AsTime())
+}
+
+// cadreValues and insertArgs are one new cadre's row of an INSERT.
+const cadreValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, '', '', ?, ?, 1)`
+
+func insertArgs(c *knkv1.Cadre) []any {
+	now := c.CreateTime.AsTime().UnixMicro()
+	return []any{id(c.Name), c.Nik, c.DisplayName, c.BirthDate, int32(c.Gender), c.Phone, c.Email,
+		c.ProvinceCode, c.Regency, c.Employer.GetName(), c.Employer.GetNib(), fedID(c.Federation),
+		c.UnionMemberNumber, c.BpjsKpj, int32(knkv1.Cadre_STATE_ACTIVE), now, now}
+}
+
+// pgInsertRows is how many rows one INSERT of insertMany carries on PostgreSQL.
+const pgInsertRows = 100
+
+// insertMany stores new cadres, each with its cadre.created event, and reports
+// which it stored: a cadre whose NIK is already registered, or repeats the NIK
+// of an earlier one of cs, is not. On PostgreSQL, where each statement is a
+// round trip to the server, pgInsertRows rows go in one statement; on SQLite,
+// inside the process, a cached statement per row is cheapest.
+func insertMany(ctx context.Context, tx *db.Tx, cs []*knkv1.Cadre, actor string) ([]bool, error) {
+	stored := make([]bool, 0, len(cs))
+	if tx.Engine() != "postgres" {
+		for _, c := range cs {
+			ok, err := insert(ctx, tx, c, actor)
+			if err != nil {
+				return nil, err
+			}
+			stored = append(stored, ok)
+		}
+		return stored, nil
+	}
+	for chunk := range slices.Chunk(cs, pgInsertRows) {
+		var (
+			q    strings.Builder
+			args = make([]any, 0, 17*len(chunk))
+		)
+		q.WriteString(`INSERT INTO cadres (` + columns + `) VALUES `)
+		for i, c := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(cadreValues)
+			args = append(args, insertArgs(c)...)
+		}
+		q.WriteString(` ON CONFLICT (nik) DO NOTHING RETURNING id`)
+		ids, err := db.All(ctx, tx, func(row db.Scanner) (string, error) {
+			var id string
+			return id, row.Scan(&id)
+		}, q.String(), args...)
+		if err != nil {
+			return nil, tx.Translate(err)
+		}
+		made := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			made[id] = true
+		}
+		for _, c := range chunk {
+			ok := made[id(c.Name)]
+			if ok {
+				if err := tx.Event(ctx, "cadre.created", c.Name, actor, c.CreateTime.AsTime()); err != nil {
+					return nil, err
+				}
+			}
+			stored = append(stored, ok)
+		}
+	}
+	return stored, nil
 }
 
 // update writes the registration fields, state, certificate and forum of c if its version is still
