@@ -37,4 +37,13 @@ key_id=$(jq -r .key_id cert.json)
 openssl pkey -pubin -inform DER -in pub.der -out pub.pem
 
 openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in content.txt -sigfile sig.bin
+
+# A revoked key (GET /v1/keys shows revoked_from) makes every certificate it signed
+# at or after that time not valid, whatever the signature says.
+revoked_from=$(jq -r --arg id "$key_id" '.keys[] | select(.key_id == $id) | .revoked_from // empty' keys.json)
+if [ -n "$revoked_from" ] &&
+   [ "$(jq -r '.issue_time | fromdateiso8601' cert.json)" -ge "$(jq -rn --arg t "$revoked_from" '$t | fromdateiso8601')" ]; then
+  echo "NOT VALID: key $key_id is revoked for certificates signed from $revoked_from on; ask the issuer for the re-signed certificate" >&2
+  exit 1
+fi
 echo "state: $(jq -r .state cert.json), valid: $(jq -r .valid cert.json), key: $key_id"

@@ -59,6 +59,9 @@ type cli struct {
 	Transfers transfersCmd `cmd:"" help:"Ask for, list, approve and reject transfers of cadres between federations."`
 
 	Bootstrap    bootstrapCmd    `cmd:"" help:"Create the admin organization and its first key directly in the database; prints only the secret."`
+	Backup       backupCmd       `cmd:"" help:"Copy a SQLite store to a file while knkd keeps running (consistent, checked, 0600)."`
+	Restore      restoreCmd      `cmd:"" help:"Write a backup back as a SQLite store at a path that does not exist yet."`
+	Rekey        rekeyCmd        `cmd:"" help:"Encrypt the stored signing keys under a new key-encryption key (knkd stopped; then start every knkd with the new file)."`
 	MigrateStore migrateStoreCmd `cmd:"" name:"migrate-store" help:"Copy a whole store (e.g. a SQLite file) into a new, empty one (e.g. PostgreSQL), and verify the counts."`
 }
 

@@ -15,6 +15,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/knk-id/knk/internal/metrics"
 )
 
 // eventsChannel is the NOTIFY channel that tells every replica an event committed.
@@ -188,7 +190,14 @@ func (d *pgDialect) try(ctx context.Context, fn func(*Tx) error) (err error) {
 	if err := d.appendEvents(ctx, tx); err != nil {
 		return err
 	}
-	if err := sqlTx.Commit(); err != nil {
+	start := time.Now()
+	err = sqlTx.Commit()
+	metrics.StoreCommitSeconds.WithLabelValues("postgres").Observe(time.Since(start).Seconds())
+	metrics.StoreWriteBatch.WithLabelValues("postgres").Observe(1)
+	if err != nil {
+		if !retryable(err) {
+			metrics.StoreWriteErrors.WithLabelValues("postgres", "commit").Inc()
+		}
 		return err
 	}
 	if tx.events > 0 {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/pressly/goose/v3"
+
+	"github.com/knk-id/knk/internal/metrics"
 )
 
 // maxBatch bounds how many write operations share one SQLite commit.
@@ -340,9 +342,14 @@ func (d *sqliteDialect) commit(batch []*writeOp) {
 				events += tx.events
 			}
 		}
-		return sqlTx.Commit()
+		start := time.Now()
+		err = sqlTx.Commit()
+		metrics.StoreCommitSeconds.WithLabelValues("sqlite").Observe(time.Since(start).Seconds())
+		return err
 	}()
+	metrics.StoreWriteBatch.WithLabelValues("sqlite").Observe(float64(len(batch)))
 	if err != nil {
+		metrics.StoreWriteErrors.WithLabelValues("sqlite", "commit").Inc()
 		for i, op := range batch {
 			if errs[i] == nil {
 				errs[i] = fmt.Errorf("commit: %w", err)
@@ -372,7 +379,12 @@ func (d *sqliteDialect) syncer() {
 				break more
 			}
 		}
+		start := time.Now()
 		err := syncFile(d.walPath)
+		metrics.StoreFsyncSeconds.Observe(time.Since(start).Seconds())
+		if err != nil {
+			metrics.StoreWriteErrors.WithLabelValues("sqlite", "fsync").Inc()
+		}
 		events := 0
 		for _, c := range waiting {
 			events += c.events

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/knk-id/knk/internal/api"
+	"github.com/knk-id/knk/internal/metrics"
 	"github.com/knk-id/knk/internal/ratelimit"
 )
 
@@ -57,6 +58,9 @@ func reflectionMethod(method string) bool {
 	return strings.HasPrefix(method, "/grpc.reflection.")
 }
 
+// limiterNames label the limits of allow in knk_rate_limit_rejections_total.
+var limiterNames = map[string]string{"calls without an API key": "anonymous", "calls with a wrong API key": "failed_auth"}
+
 // allow takes a token for client from lim; over the limit it is
 // RESOURCE_EXHAUSTED with a RetryInfo saying when to try again.
 func allow(lim *ratelimit.Limiter, client netip.Addr, what string) error {
@@ -64,6 +68,7 @@ func allow(lim *ratelimit.Limiter, client netip.Addr, what string) error {
 	if ok {
 		return nil
 	}
+	metrics.RateLimited(limiterNames[what])
 	st, err := status.New(codes.ResourceExhausted,
 		"too many "+what+" from your address: try again in "+retryAfterSeconds(retry)+" s").
 		WithDetails(

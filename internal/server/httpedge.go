@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/knk-id/knk/internal/metrics"
 	"github.com/knk-id/knk/internal/ratelimit"
 )
 
@@ -164,6 +165,7 @@ func limitPages(lim *ratelimit.Limiter, log *slog.Logger, next http.Handler) htt
 			next.ServeHTTP(w, r)
 			return
 		}
+		metrics.RateLimited("anonymous_pages")
 		log.Info("page refused: too many requests", "path", "/verify", "client", client.String(), "retry_after_ms", retry.Milliseconds())
 		secs := retryAfterSeconds(retry)
 		h := w.Header()

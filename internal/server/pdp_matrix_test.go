@@ -238,6 +238,13 @@ func mxCases() []mxCase {
 			}
 			return &knkv1.DeleteApiKeyRequest{Name: k.Name}
 		}, nil},
+		{"RotateApiKey", admins, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
+			k, err := w.Orgs.CreateApiKey(testenv.Ctx(w.AdminKey), &knkv1.CreateApiKeyRequest{Parent: w.fedOrg[s]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &knkv1.RotateApiKeyRequest{Name: k.Name}
+		}, nil},
 
 		// Cadres.
 		{"CreateCadre", writers, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
@@ -380,6 +387,17 @@ func mxCases() []mxCase {
 		}, nil},
 		{"ListSigningKeys", nil, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
 			return &knkv1.ListSigningKeysRequest{}
+		}, nil},
+		// Signing keys: admin only. Each call works on a key made for it, which has
+		// signed nothing, so the other rows' certificates stay valid.
+		{"RotateSigningKey", admins, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
+			return &knkv1.RotateSigningKeyRequest{}
+		}, nil},
+		{"RevokeSigningKey", admins, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
+			return &knkv1.RevokeSigningKeyRequest{KeyId: w.unusedKey(t, false), RevokedFrom: timestamppb.New(w.Clock.Now())}
+		}, nil},
+		{"ResignCertificates", admins, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
+			return &knkv1.ResignCertificatesRequest{KeyId: w.unusedKey(t, true)}
 		}, nil},
 
 		// Forums and statistics carry counts; memberships follow scope.
@@ -632,4 +650,21 @@ func (w *mxWorld) adminView(t *testing.T, r mxRole, got proto.Message) (proto.Me
 	}
 	t.Fatalf("no admin view for %T", got)
 	return nil, 0, false
+}
+
+// unusedKey rotates the signing key and returns the id of the new key, which has
+// signed nothing; revoked, it is revoked from now on (which rotates again).
+func (w *mxWorld) unusedKey(t *testing.T, revoked bool) string {
+	t.Helper()
+	admin := testenv.Ctx(w.AdminKey)
+	k, err := w.Certs.RotateSigningKey(admin, &knkv1.RotateSigningKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if revoked {
+		if _, err := w.Certs.RevokeSigningKey(admin, &knkv1.RevokeSigningKeyRequest{KeyId: k.KeyId, RevokedFrom: timestamppb.New(w.Clock.Now())}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return k.KeyId
 }

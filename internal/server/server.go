@@ -59,6 +59,13 @@ type Config struct {
 	NIKChecksPerMinute int
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
+	// Limits bound bodies, time, connections and streams; zero fields take
+	// DefaultLimits.
+	Limits Limits
+	// AdminAddr, when set, serves Prometheus metrics on /metrics (a loopback
+	// address only; see admin.go); Pprof adds net/http/pprof there.
+	AdminAddr string
+	Pprof     bool
 	// Edge is TLS, abuse limits and the API surface (tls.go, abuse.go).
 	Edge
 }
@@ -99,7 +106,8 @@ type Server struct {
 	tls      *tlsSetup
 	guard    *guard
 	certs    *certificate.Service
-	stopping chan struct{} // closed when shutdown starts
+	obs      *observability // nil without an admin address
+	stopping chan struct{}  // closed when shutdown starts
 }
 
 // New opens the store, builds the services and binds both listeners. Call Serve
@@ -129,6 +137,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.TLSReloadInterval == 0 {
 		cfg.TLSReloadInterval = 5 * time.Second
 	}
@@ -155,14 +164,17 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.tls, err = newTLS(cfg); err != nil {
 		return nil, err
 	}
+	if s.obs, err = newObservability(cfg, s.tls); err != nil {
+		return nil, err
+	}
 	orgs := &organization.Service{DB: s.db, Now: cfg.Now}
 	s.guard = &guard{log: cfg.Logger, keys: orgs, proxies: cfg.TrustedProxies, publicReflection: cfg.PublicReflection,
 		anonymous:  cfg.AnonymousLimit.limiter(DefaultAnonymousLimit, cfg.Now),
 		failedAuth: cfg.FailedAuthLimit.limiter(DefaultFailedAuthLimit, cfg.Now)}
-	s.grpc = grpc.NewServer(
+	s.grpc = grpc.NewServer(append(append(s.obs.grpcOptions(), cfg.Limits.grpcOptions()...),
 		grpc.ChainUnaryInterceptor(s.guard.unary),
-		grpc.ChainStreamInterceptor(s.guard.stream),
-	)
+		grpc.ChainStreamInterceptor(s.guard.stream, s.streamLimits()),
+	)...)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
 	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge,
 		Guard: cadre.NewGuard(cfg.NIKChecksPerMinute, cfg.Logger, cfg.Now)}
@@ -192,11 +204,14 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	for name := range s.grpc.GetServiceInfo() { // per-service health, as the health protocol expects
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
-
-	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+	if err := s.obs.start(cfg, s.grpc, s.certs); err != nil {
 		return nil, err
 	}
-	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+
+	if s.grpcLis, err = listen(cfg.GRPCAddr, cfg.Limits.MaxGRPCConns); err != nil {
+		return nil, err
+	}
+	if s.httpLis, err = listen(cfg.HTTPAddr, cfg.Limits.MaxHTTPConns); err != nil {
 		return nil, err
 	}
 	if err := checkPlaintext(s.tls, cfg.AllowPlaintext, s.grpcLis, s.httpLis); err != nil {
@@ -209,7 +224,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.edgeHandler(gw), ReadHeaderTimeout: 10 * time.Second}
+	s.http = s.httpServer(s.obs.instrument(s.edgeHandler(s.limitBodies(gw))))
 	return s, nil
 }
 
@@ -217,7 +232,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 // in-process listener, so every REST call passes through the same interceptors
 // as a gRPC call.
 func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
-	mux := runtime.NewServeMux(
+	mux := runtime.NewServeMux(append(s.obs.routeMiddleware(),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
@@ -229,15 +244,13 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 			return runtime.DefaultHeaderMatcher(key)
 		}),
 		runtime.WithMetadata(gatewayMetadata),
-		runtime.WithErrorHandler(httpError),
+		runtime.WithErrorHandler(limitErrorHandler), // then httpError
 		runtime.WithRoutingErrorHandler(routingError),
 		runtime.WithMiddlewares(matchProbe),
-	)
+	)...)
 	var err error
 	s.gwLis = newGatewayListener()
-	s.gwClient, err = s.gwLis.dial(
-		// An import summary lists every rejected row: let a large one through.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)))
+	s.gwClient, err = s.gwLis.dial()
 	if err != nil {
 		return nil, err
 	}
@@ -253,6 +266,10 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 		if err := register(ctx, mux, s.gwClient); err != nil {
 			return nil, err
 		}
+	}
+	// Registered last, so it takes the place of the generated import handler.
+	if err := mux.HandlePath(http.MethodPost, importPath, s.importREST(mux, knkv1.NewCadreServiceClient(s.gwClient))); err != nil {
+		return nil, err
 	}
 	if err := mux.HandlePath(http.MethodGet, "/healthz", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		w.Write([]byte("ok\n"))
@@ -300,6 +317,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return nil
 	})
+	if s.obs != nil {
+		g.Go(func() error {
+			if err := s.obs.admin.Serve(s.obs.lis); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	if s.cfg.ExpiryInterval > 0 {
 		g.Go(func() error {
 			s.certs.RunExpiry(gctx, s.cfg.ExpiryInterval, log)
@@ -314,6 +339,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
 		httpErr := s.http.Shutdown(shutdownCtx)
+		if s.obs != nil {
+			s.obs.admin.Close() // metrics and profiles need no draining
+		}
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()
 		select {
@@ -323,7 +351,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return httpErr
 	})
-	log.Info("knkd serving", s.servingAttrs()...)
+	log.Info("knkd serving", append(s.servingAttrs(), "admin_addr", s.AdminAddr())...)
 	err := g.Wait()
 	return errors.Join(err, s.close())
 }
@@ -332,6 +360,9 @@ func (s *Server) close() error {
 	var errs []error
 	if s.gwClient != nil {
 		errs = append(errs, s.gwClient.Close())
+	}
+	if s.obs != nil {
+		s.obs.lis.Close()
 	}
 	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
 		if l != nil {

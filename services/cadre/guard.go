@@ -14,6 +14,7 @@ import (
 
 	"github.com/knk-id/knk/internal/api"
 	"github.com/knk-id/knk/internal/auth"
+	"github.com/knk-id/knk/internal/metrics"
 	"github.com/knk-id/knk/internal/ratelimit"
 )
 
@@ -100,6 +101,7 @@ func (g *Guard) Wait(p auth.Principal) error {
 func (g *Guard) Taken(p auth.Principal) error { return g.Spend(p) }
 
 func (g *Guard) block(p auth.Principal, retry time.Duration) error {
+	metrics.RateLimited("nik_checks")
 	now := g.now()
 	g.mu.Lock()
 	for k, until := range g.blocked {

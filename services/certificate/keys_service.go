@@ -129,7 +129,9 @@ func (s *Service) RevokeSigningKey(ctx context.Context, req *knkv1.RevokeSigning
 				return err
 			}
 		}
-		at := from.AsTime().UnixMicro()
+		// Certificates are issued on whole seconds: a revocation from within a second
+		// starts at the next one, so that revoked_from is a whole second too.
+		at := from.AsTime().Add(time.Second - time.Nanosecond).Truncate(time.Second).UnixMicro()
 		if k.RevokedFrom == nil || at < k.RevokedFrom.AsTime().UnixMicro() {
 			if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET revoke_time = ?, revoked_from = ? WHERE id = ?`,
 				now.UnixMicro(), at, k.KeyId); err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -314,6 +315,16 @@ func TestRevokeSigningKeyFromATime(t *testing.T) {
 		t.Errorf("certificate issued after the revocation signed by %s", third.KeyId)
 	}
 
+	// The README's offline procedure refuses it too, and still accepts the earlier one.
+	if script, ok := verifyScript(t); ok {
+		if out, err := script(w.BaseURL, after.VerificationCode); err == nil || !strings.Contains(string(out), "is revoked for certificates signed from "+leakAt.Format(time.RFC3339)) {
+			t.Errorf("verify-certificate.sh on the certificate signed at the leak time: %v\n%s", err, out)
+		}
+		if out, err := script(w.BaseURL, before.VerificationCode); err != nil {
+			t.Errorf("verify-certificate.sh on the certificate signed before: %v\n%s", err, out)
+		}
+	}
+
 	res, err := w.Certs.ResignCertificates(admin, &knkv1.ResignCertificatesRequest{KeyId: revoked})
 	if err != nil || res.Resigned != 1 || res.Remaining != 0 || res.NewKeyId != third.KeyId {
 		t.Fatalf("re-sign: %v %v", res, err)
@@ -332,6 +343,11 @@ func TestRevokeSigningKeyFromATime(t *testing.T) {
 	}
 	if res, err := w.Certs.ResignCertificates(admin, &knkv1.ResignCertificatesRequest{KeyId: revoked}); err != nil || res.Resigned != 0 {
 		t.Errorf("a second re-sign: %v %v", res, err)
+	}
+	// An earlier time widens the revocation; within a second it starts at the next one.
+	if k, err := w.Certs.RevokeSigningKey(admin, &knkv1.RevokeSigningKeyRequest{KeyId: revoked,
+		RevokedFrom: timestamppb.New(leakAt.Add(-1500 * time.Millisecond))}); err != nil || !k.RevokedFrom.AsTime().Equal(leakAt.Add(-time.Second)) {
+		t.Errorf("revoke again from earlier: %v %v, want revoked_from %s", k, err, leakAt.Add(-time.Second))
 	}
 	events, err := w.Events.ListEvents(admin, &knkv1.ListEventsRequest{PageSize: 1000})
 	if err != nil {
@@ -360,4 +376,18 @@ func TestRotationSeenByOtherReplica(t *testing.T) {
 	if c := w.issue(t, w.dki, w.trained(t, 1, allTopics...)[0]); c.KeyId != nk.KeyId {
 		t.Fatalf("replica A signs with %s after B rotated to %s", c.KeyId, nk.KeyId)
 	}
+}
+
+// verifyScript returns a runner of scripts/verify-certificate.sh by verification
+// code, or false when a tool it needs is missing.
+func verifyScript(t *testing.T) (func(base, code string) ([]byte, error), bool) {
+	for _, tool := range []string{"curl", "jq", "openssl", "base64"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Logf("scripts/verify-certificate.sh not run: %s is not installed", tool)
+			return nil, false
+		}
+	}
+	return func(base, code string) ([]byte, error) {
+		return exec.Command("bash", "../../scripts/verify-certificate.sh", base, code).CombinedOutput()
+	}, true
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/knk-id/knk/internal/auth"
 	"github.com/knk-id/knk/internal/certcode"
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/metrics"
 )
 
 // Holder-name checks on the public lookup by number: at most NameTries per
@@ -97,6 +98,7 @@ func (s *Service) countNameTry(ctx context.Context, number string) error {
 		}
 		if len(recent) >= NameTries {
 			wait := recent[len(recent)-NameTries].Add(NameTryWindow).Sub(now)
+			metrics.RateLimited("certificate_name_tries")
 			st, _ := status.New(codes.ResourceExhausted, fmt.Sprintf(
 				"this certificate's holder name was checked %d times in the last hour, the most allowed: try again in %d minutes",
 				NameTries, int((wait+time.Minute-1)/time.Minute))).

@@ -15,6 +15,7 @@ import (
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/api"
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/metrics"
 )
 
 // Service implements knkv1.EventServiceServer.
@@ -86,6 +87,8 @@ func (s *Service) WatchEvents(req *knkv1.WatchEventsRequest, stream grpc.ServerS
 		return api.Invalid("after_sequence", "must not be negative")
 	}
 	ctx := stream.Context()
+	metrics.EventWatchers.Inc()
+	defer metrics.EventWatchers.Dec()
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	for {

@@ -468,7 +468,7 @@ func (s *Service) EnrollCadre(ctx context.Context, req *knkv1.EnrollCadreRequest
 			id, cadreID, now.UnixMicro()); err != nil {
 			return err
 		}
-		out = &knkv1.Enrollment{Name: sess.Name + "/enrollments/" + cadreID, Cadre: c.Name,
+		out = &knkv1.Enrollment{Name: sess.Name + "/enrollments/" + cadreID, Cadre: c.Name, CadreDisplayName: c.DisplayName,
 			Scores: map[string]int32{}, CreateTime: timestamppb.New(now)}
 		disclosure.Apply(out, disclosure.InScope(p, sess.Organizer))
 		return tx.Event(ctx, "enrollment.created", out.Name, p.OrgName(), now)
@@ -528,17 +528,8 @@ func (s *Service) ListEnrollments(ctx context.Context, req *knkv1.ListEnrollment
 		resp.Enrollments = list[:size]
 		resp.NextPageToken = api.EncodePageToken(strings.TrimPrefix(list[size-1].Cadre, "cadres/"), "enrollments", id)
 	}
-	cadres := make([]string, len(resp.Enrollments))
-	for i, e := range resp.Enrollments {
-		cadres[i] = e.Cadre
-	}
-	names, err := s.Cadres.DisplayNames(ctx, cadres)
-	if err != nil {
+	if err := s.present(ctx, p, sess.Organizer, resp.Enrollments); err != nil {
 		return nil, err
-	}
-	for _, e := range resp.Enrollments {
-		e.CadreDisplayName = names[e.Cadre]
-		disclosure.Apply(e, disclosure.InScope(p, sess.Organizer))
 	}
 	return resp, nil
 }
@@ -600,6 +591,7 @@ func (s *Service) RecordResults(ctx context.Context, req *knkv1.RecordResultsReq
 	}
 	now := s.now()
 	resp := &knkv1.RecordResultsResponse{}
+	var organizer string
 	err = s.DB.Write(ctx, func(tx *db.Tx) error {
 		sess, err := s.scheduled(ctx, tx, p, id, "")
 		if err != nil {
@@ -658,16 +650,37 @@ func (s *Service) RecordResults(ctx context.Context, req *knkv1.RecordResultsReq
 		}
 		for _, e := range all {
 			if recorded[e.Cadre] {
-				disclosure.Apply(e, disclosure.InScope(p, sess.Organizer))
 				resp.Enrollments = append(resp.Enrollments, e)
 			}
 		}
+		organizer = sess.Organizer
 		return tx.Event(ctx, "results.recorded", sess.Name, p.OrgName(), now)
 	})
 	if err != nil {
 		return nil, api.StoreError(req.GetName(), err)
 	}
+	if err := s.present(ctx, p, organizer, resp.Enrollments); err != nil {
+		return nil, err
+	}
 	return resp, nil
+}
+
+// present fills in the cadres' names of enrolments in the session run by
+// organizer and applies the disclosure table for p.
+func (s *Service) present(ctx context.Context, p auth.Principal, organizer string, list []*knkv1.Enrollment) error {
+	cadres := make([]string, len(list))
+	for i, e := range list {
+		cadres[i] = e.Cadre
+	}
+	names, err := s.Cadres.DisplayNames(ctx, cadres)
+	if err != nil {
+		return err
+	}
+	for _, e := range list {
+		e.CadreDisplayName = names[e.Cadre]
+		disclosure.Apply(e, disclosure.InScope(p, organizer))
+	}
+	return nil
 }
 
 // CompleteSession locks the results and credits every attended cadre with each
