@@ -15,7 +15,7 @@ TOOLS := $(BIN)/.buf-$(BUF_VERSION) \
 	$(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GRPC_VERSION) \
 	$(BIN)/.gateway-$(GATEWAY_VERSION)
 
-.PHONY: run build test bench generate lint tools vendor-protos clean readme
+.PHONY: run build test test-hostile bench generate lint tools vendor-protos clean readme
 
 ## run: build and start knkd on ./knk.db (gRPC 127.0.0.1:9090, REST 127.0.0.1:8080, plaintext on loopback)
 run: build
@@ -35,6 +35,12 @@ test:
 	else \
 		echo "PostgreSQL tests skipped: set KNK_TEST_POSTGRES_DSN (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run them"; \
 	fi
+
+## test-hostile: the hostile-traffic suite (test/hostile) against bin/knkd as its own
+## process, at full size unless HOSTILE_SIZE=small; prints its figures
+HOSTILE_SIZE ?= full
+test-hostile: build
+	KNK_HOSTILE=$(HOSTILE_SIZE) KNK_HOSTILE_KNKD=$(CURDIR)/bin/knkd $(GO) test -count=1 -v -timeout 20m -run TestHostile ./test/hostile/
 
 ## bench: the benchmark suite (not part of test)
 bench: build

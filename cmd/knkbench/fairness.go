@@ -9,6 +9,7 @@ import (
 	"time"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/services/cadre"
 )
 
 // createDuringImport measures CreateCadre exactly as create_cadre_rps does while
@@ -34,12 +35,12 @@ func (b *bench) createDuringImport(ctx context.Context) {
 		var err error
 		for !stop.Load() {
 			if err = stream.Send(&knkv1.ImportCadresRequest{Cadre: cadreAt(b.nextRow.Add(1) - 1)}); err != nil {
-				break // io.EOF: the server ended the call; CloseAndRecv says why
+				break // io.EOF: the server ended the call; CloseImport says why
 			}
 			sent.Add(1)
 		}
 		var recvErr error
-		resp, recvErr = stream.CloseAndRecv()
+		resp, recvErr = cadre.CloseImport(stream)
 		elapsed = time.Since(started)
 		if errors.Is(err, io.EOF) {
 			err = nil

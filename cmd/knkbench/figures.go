@@ -17,6 +17,7 @@ import (
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/idn"
+	"github.com/knk-id/knk/services/cadre"
 )
 
 // figure is one line of the table and one object in the JSON report.
@@ -191,10 +192,10 @@ func (b *bench) importRoster(ctx context.Context) {
 		for range rows {
 			err = stream.Send(&knkv1.ImportCadresRequest{Cadre: cadreAt(b.nextRow.Add(1) - 1)})
 			if err != nil {
-				break // io.EOF: the server ended the call; CloseAndRecv says why
+				break // io.EOF: the server ended the call; CloseImport says why
 			}
 		}
-		resp, recvErr := stream.CloseAndRecv()
+		resp, recvErr := cadre.CloseImport(stream)
 		if (err != nil && !errors.Is(err, io.EOF)) || recvErr != nil {
 			return errors.Join(err, recvErr)
 		}

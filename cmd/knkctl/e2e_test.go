@@ -304,6 +304,38 @@ func TestE2EImportListLookup(t *testing.T) {
 	}
 }
 
+// TestE2EImportWritesEveryRejection imports a roster with 2,700 rows the server
+// rejects: the answer comes in several messages of at most 1,000 rejections, and
+// knkctl writes every one of them, in line order.
+func TestE2EImportWritesEveryRejection(t *testing.T) {
+	e := testenv.Start(t)
+	fed := e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
+	roster := filepath.Join(t.TempDir(), "anggota.csv")
+	var b bytes.Buffer
+	b.WriteString("name,nik,province_code\n")
+	const n = 3000
+	bad := map[int]e2eRow{}
+	for i := range n {
+		province := "99" // no such province: rejected by the server
+		if i%10 == 0 {
+			province = "31"
+		} else {
+			bad[i+2] = e2eRow{name: fmt.Sprintf("Kader %d", i), field: "province_code", value: "99"}
+		}
+		fmt.Fprintf(&b, "Kader %d,%s,%s\n", i, e2eNIK(i), province)
+	}
+	if err := os.WriteFile(roster, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ := e2eRun(t, "", "--addr", e.Server.GRPCAddr(), "--key-file", testKeyFile(t, fed), "import", roster)
+	want := fmt.Sprintf("created: %d\nupdated: 0\nunchanged: 0\nchanged: 0\nwarned: 0\nduplicate: 0\nrejected: %d\nrejections: %s\n",
+		n-len(bad), len(bad), roster+".rejections.csv")
+	if out != want {
+		t.Errorf("import printed\n%s\nwant\n%s", out, want)
+	}
+	e2eReport(t, roster+".rejections.csv", bad)
+}
+
 // testKeyFile writes key to a file only the owner can read and returns its path,
 // for --key-file (knkctl refuses --key on the command line).
 func testKeyFile(t testing.TB, key string) string {

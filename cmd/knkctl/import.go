@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	cadresvc "github.com/knk-id/knk/services/cadre"
 )
 
 type importCmd struct {
@@ -131,6 +132,24 @@ func (c *importCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
+	// The answer comes in messages of at most 1,000 details, some while rows are
+	// still being sent: read them as they come, or the server waits for us.
+	type answer struct {
+		last                 *knkv1.ImportCadresResponse
+		rejections, warnings []*knkv1.ImportRejection // by stream row
+		err                  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		var a answer
+		a.last, a.err = cadresvc.ReceiveImport(stream, func(r *knkv1.ImportCadresResponse) error {
+			a.rejections = append(a.rejections, r.GetRejections()...)
+			a.warnings = append(a.warnings, r.GetWarnings()...)
+			watchdog()
+			return nil
+		})
+		answered <- a
+	}()
 
 	var (
 		start            = time.Now()
@@ -169,8 +188,8 @@ func (c *importCmd) Run(a *app) error {
 			}
 			row.Req.Update = c.Update
 			if err := stream.Send(row.Req); err != nil {
-				if errors.Is(err, io.EOF) { // the server ended the stream; CloseAndRecv says why
-					_, err = stream.CloseAndRecv()
+				if errors.Is(err, io.EOF) { // the server ended the stream; its answer says why
+					err = (<-answered).err
 				}
 				return stalled(err)
 			}
@@ -181,16 +200,20 @@ func (c *importCmd) Run(a *app) error {
 			progress("progress")
 		}
 	}
-	resp, err := stream.CloseAndRecv()
-	if err != nil {
+	if err := stream.CloseSend(); err != nil {
 		return stalled(err)
 	}
+	ans := <-answered
+	if ans.err != nil {
+		return stalled(ans.err)
+	}
+	resp := ans.last
 	progress("done")
 
 	// The server lists each bad field of a row apart, by stream row; the reports
 	// give one line per spreadsheet row.
-	rejected = append(rejected, byLine(resp.GetRejections(), &rows)...)
-	warned = merge(warned, byLine(resp.GetWarnings(), &rows))
+	rejected = append(rejected, byLine(ans.rejections, &rows)...)
+	warned = merge(warned, byLine(ans.warnings, &rows))
 	if err := c.fill(rejected, warned); err != nil { // the names of the server's rows, from the file
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,5 +140,36 @@ func TestFilesWithPersonalDataArePrivate(t *testing.T) {
 		if st.Mode().Perm() != 0o600 {
 			t.Errorf("rejections file (existing before: %v): mode %04o; want 0600", existing, st.Mode().Perm())
 		}
+	}
+}
+
+// TestRekey: knkctl rekey moves the stored signing key under a new
+// key-encryption key; knkd then starts only with the new one, signing with the
+// same key.
+func TestRekey(t *testing.T) {
+	t.Parallel()
+	env := testenv.Start(t)
+	keys, err := env.Certs.ListSigningKeys(context.Background(), &knkv1.ListSigningKeysRequest{})
+	if err != nil || len(keys.Keys) != 1 {
+		t.Fatalf("keys: %v %v", keys, err)
+	}
+	env.Stop(t)
+	newKEK := filepath.Join(t.TempDir(), "new.kek")
+	out, stderr, err := e2eRun(t, "", "rekey", "--db", env.DBPath, "--kek", env.KEKFile, "--new-kek", newKEK)
+	if err != nil || !strings.HasPrefix(out, "re-encrypted: 1 signing keys") {
+		t.Fatalf("rekey: %v %q %s", err, out, stderr)
+	}
+	if st, err := os.Stat(newKEK); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("new key-encryption key file: %v %v", st, err)
+	}
+	if err := testenv.StartErr(t, env.DBPath, func(cfg *testenv.Config) { cfg.KeyEncryptionKeyFile = env.KEKFile }); err == nil || !strings.Contains(err.Error(), "does not decrypt") {
+		t.Errorf("start with the old key-encryption key: %v", err)
+	}
+	again := testenv.StartWith(t, env.DBPath, func(cfg *testenv.Config) { cfg.KeyEncryptionKeyFile = newKEK })
+	fed := again.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
+	dki := again.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")
+	out, _ = certCtl(t, again, dki, "certificates", "issue", certTrainedCadre(t, again, fed, dki).Name)
+	if id := certJSON(t, out)["key_id"]; id != keys.Keys[0].KeyId {
+		t.Errorf("signed by %v after rekey, want the same key %s", id, keys.Keys[0].KeyId)
 	}
 }

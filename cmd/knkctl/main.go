@@ -62,6 +62,7 @@ type cli struct {
 	Stats        statsCmd        `cmd:"" help:"Check the statistics counters against the base tables."`
 	Backup       backupCmd       `cmd:"" help:"Copy a SQLite store to a file while knkd keeps running (consistent, checked, 0600)."`
 	Restore      restoreCmd      `cmd:"" help:"Write a backup back as a SQLite store at a path that does not exist yet."`
+	Rekey        rekeyCmd        `cmd:"" help:"Encrypt the stored signing keys under a new key-encryption key (knkd stopped; then start every knkd with the new file)."`
 	MigrateStore migrateStoreCmd `cmd:"" name:"migrate-store" help:"Copy a whole store (e.g. a SQLite file) into a new, empty one (e.g. PostgreSQL), and verify the counts."`
 }
 

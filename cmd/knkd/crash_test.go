@@ -16,6 +16,7 @@ import (
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/db/dbtest"
 	"github.com/knk-id/knk/internal/testenv"
+	"github.com/knk-id/knk/services/cadre"
 )
 
 // TestKillDuringWritesLosesNothingAcknowledged (issue 11) runs knkd as a process
@@ -219,7 +220,7 @@ func importRoster(ctx context.Context, cadres knkv1.CadreServiceClient, roster [
 	for i, c := range roster {
 		if err := stream.Send(&knkv1.ImportCadresRequest{Cadre: c}); err != nil {
 			if errors.Is(err, io.EOF) {
-				break // the server ended the call; CloseAndRecv says why
+				break // the server ended the call; CloseImport says why
 			}
 			return nil, err
 		}
@@ -227,7 +228,7 @@ func importRoster(ctx context.Context, cadres knkv1.CadreServiceClient, roster [
 			sent(i + 1)
 		}
 	}
-	return stream.CloseAndRecv()
+	return cadre.CloseImport(stream)
 }
 
 // checkIntegrity runs SQLite's PRAGMA integrity_check on the file at path.

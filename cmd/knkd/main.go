@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -42,11 +44,60 @@ type cli struct {
 	AdminAddr       string        `name:"admin-addr" help:"Address serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9100 (off loopback only with --tls-cert, --tls-key and --client-ca); off when empty." env:"KNK_ADMIN_ADDR"`
 	Pprof           bool          `name:"pprof" help:"Also serve net/http/pprof under /debug/pprof/ on --admin-addr." env:"KNK_PPROF"`
 	LogLevel        slog.Level    `name:"log-level" help:"debug, info, warn or error." default:"info" env:"KNK_LOG_LEVEL"`
+
+	MaxBodyBytes       int64         `name:"max-body-bytes" group:"limits" help:"Largest REST request body; larger is 413." default:"${max_body_bytes}" env:"KNK_MAX_BODY_BYTES"`
+	MaxImportLineBytes int           `name:"max-import-line-bytes" group:"limits" help:"Longest line of a REST import (NDJSON); longer is 413." default:"${max_import_line_bytes}" env:"KNK_MAX_IMPORT_LINE_BYTES"`
+	ReadHeaderTimeout  time.Duration `name:"read-header-timeout" group:"limits" help:"Time to send a REST request's headers, or to finish a gRPC connection's handshake." default:"${read_header_timeout}" env:"KNK_READ_HEADER_TIMEOUT"`
+	ReadTimeout        time.Duration `name:"read-timeout" group:"limits" help:"Time to send a REST request body (not an import); slower is 408." default:"${read_timeout}" env:"KNK_READ_TIMEOUT"`
+	StreamIdleTimeout  time.Duration `name:"stream-idle-timeout" group:"limits" help:"Longest pause between the rows of an import (gRPC message or REST line); longer is DEADLINE_EXCEEDED / 408." default:"${stream_idle_timeout}" env:"KNK_STREAM_IDLE_TIMEOUT"`
+	IdleTimeout        time.Duration `name:"idle-timeout" group:"limits" help:"Close a connection that has carried no call for this long." default:"${idle_timeout}" env:"KNK_IDLE_TIMEOUT"`
+	MaxHTTPConns       int           `name:"max-http-conns" group:"limits" help:"Most open REST connections; a new one replaces the oldest silent one, or waits." default:"${max_http_conns}" env:"KNK_MAX_HTTP_CONNS"`
+	MaxGRPCConns       int           `name:"max-grpc-conns" group:"limits" help:"Most open gRPC connections; a new one replaces the oldest silent one, or waits." default:"${max_grpc_conns}" env:"KNK_MAX_GRPC_CONNS"`
+	MaxStreams         uint32        `name:"max-streams" group:"limits" help:"Most concurrent gRPC calls on one connection." default:"${max_streams}" env:"KNK_MAX_STREAMS"`
+	MaxRecvBytes       int           `name:"max-recv-bytes" group:"limits" help:"Largest gRPC message received; larger is RESOURCE_EXHAUSTED." default:"${max_recv_bytes}" env:"KNK_MAX_RECV_BYTES"`
+	KeepaliveMinTime   time.Duration `name:"keepalive-min-time" group:"limits" help:"Shortest interval between a gRPC client's keepalive pings; a client pinging more often is disconnected." default:"${keepalive_min_time}" env:"KNK_KEEPALIVE_MIN_TIME"`
+	MemoryLimitMB      int64         `name:"memory-limit-mb" group:"limits" help:"Soft limit of knkd's memory in MiB (as GOMEMLIMIT): near it the garbage collector runs more often and returns memory sooner; 0 = none." default:"256" env:"KNK_MEMORY_LIMIT_MB"`
+	MaxWatchesPerKey   int           `name:"max-watches-per-key" group:"limits" help:"Most concurrent WatchEvents streams per API key; more is RESOURCE_EXHAUSTED." default:"${max_watches_per_key}" env:"KNK_MAX_WATCHES_PER_KEY"`
+
+	AccessLogRetention time.Duration `name:"access-log-retention" group:"personal data" help:"How long entries of the access trail are kept (default 2 years)." default:"17520h" env:"KNK_ACCESS_LOG_RETENTION"`
+	EraseAfter         time.Duration `name:"erase-withdrawn-after" group:"personal data" help:"How long after withdrawal a cadre's personal data is erased (default 5 years)." default:"43800h" env:"KNK_ERASE_WITHDRAWN_AFTER"`
+	NIKHashKeyFile     string        `name:"nik-hash-key-file" group:"personal data" help:"File with the key (32+ bytes) of the hash that replaces erased NIKs (default on SQLite: DB.nik-key, created 0600)." env:"KNK_NIK_HASH_KEY_FILE" type:"path"`
+}
+
+// limitVars are the defaults of the limit flags, taken from server.DefaultLimits
+// so that they are set in one place.
+func limitVars() kong.Vars {
+	d := server.DefaultLimits
+	return kong.Vars{
+		"max_body_bytes":        strconv.FormatInt(d.MaxBodyBytes, 10),
+		"max_import_line_bytes": strconv.Itoa(d.MaxImportLineBytes),
+		"read_header_timeout":   d.ReadHeaderTimeout.String(),
+		"read_timeout":          d.ReadTimeout.String(),
+		"stream_idle_timeout":   d.StreamIdleTimeout.String(),
+		"idle_timeout":          d.IdleTimeout.String(),
+		"max_http_conns":        strconv.Itoa(d.MaxHTTPConns),
+		"max_grpc_conns":        strconv.Itoa(d.MaxGRPCConns),
+		"max_streams":           strconv.FormatUint(uint64(d.MaxStreams), 10),
+		"max_recv_bytes":        strconv.Itoa(d.MaxRecvBytes),
+		"keepalive_min_time":    d.KeepaliveMinTime.String(),
+		"max_watches_per_key":   strconv.Itoa(d.MaxWatchesPerKey),
+	}
+}
+
+// limits are the limit flags as server.Limits.
+func (c cli) limits() server.Limits {
+	return server.Limits{
+		MaxBodyBytes: c.MaxBodyBytes, MaxImportLineBytes: c.MaxImportLineBytes,
+		ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout, StreamIdleTimeout: c.StreamIdleTimeout,
+		IdleTimeout: c.IdleTimeout, MaxHTTPConns: c.MaxHTTPConns, MaxGRPCConns: c.MaxGRPCConns, MaxStreams: c.MaxStreams, MaxRecvBytes: c.MaxRecvBytes,
+		KeepaliveMinTime: c.KeepaliveMinTime, MaxWatchesPerKey: c.MaxWatchesPerKey,
+	}
 }
 
 func main() {
 	var c cli
-	kong.Parse(&c, kong.Description("knkd serves the KNK registry over gRPC and REST."))
+	kong.Parse(&c, kong.Description("knkd serves the KNK registry over gRPC and REST."), limitVars(),
+		kong.ExplicitGroups([]kong.Group{{Key: "limits", Title: "Limits (what one client can make knkd hold)"}}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, c, os.Args[1:]); err != nil {
@@ -68,6 +119,9 @@ func run(ctx context.Context, c cli, args []string) error {
 		return fmt.Errorf("--pprof needs --admin-addr: profiles are served only on the admin port")
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
+	if c.MemoryLimitMB > 0 {
+		debug.SetMemoryLimit(c.MemoryLimitMB << 20)
+	}
 	if err := secretarg.RefuseDSN(args, "--db", c.DB, "KNK_DB, --db-file, PGPASSWORD or ~/.pgpass"); err != nil {
 		return err
 	}
@@ -85,6 +139,8 @@ func run(ctx context.Context, c cli, args []string) error {
 		DB: c.DB, GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, Logger: log,
 		MinAge: c.MinAge, PassMark: c.PassMark, SigningKeyFile: c.SigningKey, KeyEncryptionKeyFile: c.KEKFile, ValidYears: c.ValidYears,
 		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout, NIKChecksPerMinute: c.NIKChecks,
+		AccessLogRetention: c.AccessLogRetention, EraseAfter: c.EraseAfter, NIKHashKeyFile: c.NIKHashKeyFile,
+		Limits:    c.limits(),
 		AdminAddr: c.AdminAddr, Pprof: c.Pprof,
 		Edge: server.Edge{
 			TLSCert: c.TLSCert, TLSKey: c.TLSKey, ClientCA: c.ClientCA, AllowPlaintext: c.AllowPlaintext,

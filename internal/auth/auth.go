@@ -142,6 +142,9 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.EventService/WatchEvents": admin,
 
 	"/knk.v1.StatsService/ListProvinceStats": all,
+
+	"/knk.v1.PrivacyService/ListAccessLog": writers,
+	"/knk.v1.PrivacyService/ExportCadre":   writers,
 }
 
 // Public reports whether method needs no key. Health checks and reflection are

@@ -174,7 +174,9 @@ func callREST(t *testing.T, e *testenv.Env, m protoreflect.MethodDescriptor, key
 	}
 	defer res.Body.Close()
 	var raw []byte
-	if m.IsStreamingServer() {
+	// A server stream comes framed by the gateway ({"result": …} lines); an
+	// import's answer (bidirectional) is NDJSON of bare messages, one here.
+	if m.IsStreamingServer() && !m.IsStreamingClient() {
 		raw, _ = bufio.NewReader(res.Body).ReadBytes('\n')
 		var line struct {
 			Result json.RawMessage `json:"result"`

@@ -23,11 +23,13 @@ import (
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/services/access"
 	"github.com/knk-id/knk/services/cadre"
 	"github.com/knk-id/knk/services/certificate"
 	"github.com/knk-id/knk/services/event"
 	"github.com/knk-id/knk/services/forum"
 	"github.com/knk-id/knk/services/organization"
+	"github.com/knk-id/knk/services/privacy"
 	"github.com/knk-id/knk/services/stats"
 	"github.com/knk-id/knk/services/training"
 )
@@ -59,6 +61,17 @@ type Config struct {
 	NIKChecksPerMinute int
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
+	// AccessLogRetention is how long access-log entries are kept (default 2 years).
+	AccessLogRetention time.Duration
+	// EraseAfter is how long after withdrawal a cadre's personal fields are kept
+	// (default 5 years).
+	EraseAfter time.Duration
+	// NIKHashKeyFile holds the key of the hash that replaces erased NIKs; empty
+	// means a file beside a SQLite database (on PostgreSQL: no erasure).
+	NIKHashKeyFile string
+	// Limits bound bodies, time, connections and streams; zero fields take
+	// DefaultLimits.
+	Limits Limits
 	// AdminAddr, when set, serves Prometheus metrics on /metrics (a loopback
 	// address only; see admin.go); Pprof adds net/http/pprof there.
 	AdminAddr string
@@ -106,6 +119,8 @@ type Server struct {
 	tls      *tlsSetup
 	guard    *guard
 	certs    *certificate.Service
+	access   *access.Log
+	privacy  *privacy.Service
 	obs      *observability // nil without an admin address
 	stopping chan struct{}  // closed when shutdown starts
 }
@@ -137,6 +152,13 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
+	if cfg.AccessLogRetention == 0 {
+		cfg.AccessLogRetention = privacy.DefaultAccessLogRetention
+	}
+	if cfg.EraseAfter == 0 {
+		cfg.EraseAfter = privacy.DefaultEraseAfter
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.TLSReloadInterval == 0 {
 		cfg.TLSReloadInterval = 5 * time.Second
 	}
@@ -170,13 +192,18 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.guard = &guard{log: cfg.Logger, keys: orgs, proxies: cfg.TrustedProxies, publicReflection: cfg.PublicReflection,
 		anonymous:  cfg.AnonymousLimit.limiter(DefaultAnonymousLimit, cfg.Now),
 		failedAuth: cfg.FailedAuthLimit.limiter(DefaultFailedAuthLimit, cfg.Now)}
-	s.grpc = grpc.NewServer(append(s.obs.grpcOptions(),
+	s.grpc = grpc.NewServer(append(append(s.obs.grpcOptions(), cfg.Limits.grpcOptions()...),
 		grpc.ChainUnaryInterceptor(s.guard.unary),
-		grpc.ChainStreamInterceptor(s.guard.stream),
+		grpc.ChainStreamInterceptor(s.guard.stream, s.streamLimits()),
 	)...)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
+	s.access = access.New(s.db, cfg.Now)
+	nikKey, err := loadNIKKey(cfg)
+	if err != nil {
+		return nil, err
+	}
 	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge,
-		Guard: cadre.NewGuard(cfg.NIKChecksPerMinute, cfg.Logger, cfg.Now)}
+		Guard: cadre.NewGuard(cfg.NIKChecksPerMinute, cfg.Logger, cfg.Now), Access: s.access, NIKKey: nikKey}
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
 	train := &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark}
 	knkv1.RegisterTrainingServiceServer(s.grpc, train)
@@ -195,7 +222,14 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)
 	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs, Scope: cadre.ScopeSQL, Names: cadres.DisplayNames})
-	knkv1.RegisterEventServiceServer(s.grpc, &event.Service{DB: s.db, Stopping: s.stopping})
+	events := &event.Service{DB: s.db, Stopping: s.stopping}
+	knkv1.RegisterEventServiceServer(s.grpc, events)
+	s.privacy = &privacy.Service{DB: s.db, Cadres: cadres, Training: train, Certs: s.certs, Events: events,
+		Access: s.access, Now: cfg.Now, AccessLogRetention: cfg.AccessLogRetention, EraseAfter: cfg.EraseAfter}
+	knkv1.RegisterPrivacyServiceServer(s.grpc, s.privacy)
+	if nikKey == nil {
+		cfg.Logger.Warn("withdrawn cadres are not erased: set --nik-hash-key-file (the same file on every replica)")
+	}
 	knkv1.RegisterStatsServiceServer(s.grpc, &stats.Service{DB: s.db})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -207,10 +241,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
-	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+	if s.grpcLis, err = listen(cfg.GRPCAddr, cfg.Limits.MaxGRPCConns); err != nil {
 		return nil, err
 	}
-	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+	if s.httpLis, err = listen(cfg.HTTPAddr, cfg.Limits.MaxHTTPConns); err != nil {
 		return nil, err
 	}
 	if err := checkPlaintext(s.tls, cfg.AllowPlaintext, s.grpcLis, s.httpLis); err != nil {
@@ -223,7 +257,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.obs.instrument(s.edgeHandler(gw)), ReadHeaderTimeout: 10 * time.Second}
+	s.http = s.httpServer(s.obs.instrument(s.edgeHandler(s.limitBodies(gw))))
 	return s, nil
 }
 
@@ -243,15 +277,13 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 			return runtime.DefaultHeaderMatcher(key)
 		}),
 		runtime.WithMetadata(gatewayMetadata),
-		runtime.WithErrorHandler(httpError),
+		runtime.WithErrorHandler(limitErrorHandler), // then httpError
 		runtime.WithRoutingErrorHandler(routingError),
 		runtime.WithMiddlewares(matchProbe),
 	)...)
 	var err error
 	s.gwLis = newGatewayListener()
-	s.gwClient, err = s.gwLis.dial(
-		// An import summary lists every rejected row: let a large one through.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)))
+	s.gwClient, err = s.gwLis.dial()
 	if err != nil {
 		return nil, err
 	}
@@ -263,10 +295,17 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 		knkv1.RegisterForumServiceHandler,
 		knkv1.RegisterEventServiceHandler,
 		knkv1.RegisterStatsServiceHandler,
+		// Last: the mux tries the routes registered last first, and
+		// cadres/{id}:accessLog must not be taken for GetCadre's cadres/{id}.
+		knkv1.RegisterPrivacyServiceHandler,
 	} {
 		if err := register(ctx, mux, s.gwClient); err != nil {
 			return nil, err
 		}
+	}
+	// Registered last, so it takes the place of the generated import handler.
+	if err := mux.HandlePath(http.MethodPost, importPath, s.importREST(mux, knkv1.NewCadreServiceClient(s.gwClient))); err != nil {
+		return nil, err
 	}
 	if err := mux.HandlePath(http.MethodGet, "/healthz", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		w.Write([]byte("ok\n"))
@@ -331,6 +370,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			s.certs.RunExpiry(gctx, s.cfg.ExpiryInterval, log)
 			return nil
 		})
+		g.Go(func() error {
+			s.privacy.RunSweep(gctx, s.cfg.ExpiryInterval, log)
+			return nil
+		})
 	}
 	g.Go(func() error {
 		<-gctx.Done()
@@ -372,6 +415,9 @@ func (s *Server) close() error {
 	}
 	if s.gwLis != nil {
 		s.gwLis.Close()
+	}
+	if s.access != nil {
+		s.access.Close() // after the servers: every answered read's entry is written
 	}
 	if s.db != nil {
 		errs = append(errs, s.db.Close())

@@ -26,6 +26,7 @@ import (
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/testenv"
+	"github.com/knk-id/knk/services/cadre"
 )
 
 // nik returns the i-th distinct valid NIK of a man born 15 Aug 1990 in Jakarta.
@@ -343,7 +344,7 @@ func TestOneLogLinePerCallWithoutRequestData(t *testing.T) {
 		t.Fatal(err)
 	}
 	stream.Send(&knkv1.ImportCadresRequest{Cadre: newCadre(1)})
-	if _, err := stream.CloseAndRecv(); err != nil {
+	if _, err := cadre.CloseImport(stream); err != nil {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest(http.MethodPost, e.BaseURL+"/v1/cadres:lookup", strings.NewReader(`{"nik": "`+secret.Nik+`"}`))
@@ -456,7 +457,7 @@ func TestGracefulShutdownFinishesAnImport(t *testing.T) {
 			t.Fatalf("send row %d during shutdown: %v", i+1, err)
 		}
 	}
-	resp, err := stream.CloseAndRecv()
+	resp, err := cadre.CloseImport(stream)
 	if err != nil || resp.Created != n || resp.Rejected != 0 {
 		t.Fatalf("import during shutdown: %v (%v), want %d created", resp, err, n)
 	}

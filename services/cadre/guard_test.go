@@ -14,6 +14,7 @@ import (
 	"github.com/knk-id/knk/internal/auth"
 	"github.com/knk-id/knk/internal/db/dbtest"
 	"github.com/knk-id/knk/internal/testenv"
+	"github.com/knk-id/knk/services/cadre"
 )
 
 // retryDelay returns the RetryInfo delay of a RESOURCE_EXHAUSTED error.
@@ -99,7 +100,7 @@ func TestAlreadyExistsSpendsTheSameBudget(t *testing.T) {
 			break
 		}
 	}
-	_, err = stream.CloseAndRecv()
+	_, err = cadre.CloseImport(stream)
 	retryDelay(t, err)
 	// Blocked: a free NIK waits too, and so do lookups and transfer requests.
 	_, err = e.Cadres.CreateCadre(testenv.Ctx(prober), &knkv1.CreateCadreRequest{Cadre: newCadre(9000)})
@@ -126,7 +127,7 @@ func TestAlreadyExistsSpendsTheSameBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if resp, err := stream.CloseAndRecv(); err != nil || resp.Unchanged != 3*budget {
+	if resp, err := cadre.CloseImport(stream); err != nil || resp.Unchanged != 3*budget {
 		t.Errorf("re-run of the owner's import: %v %v", resp, err)
 	}
 }

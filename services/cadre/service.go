@@ -26,6 +26,7 @@ import (
 	"github.com/knk-id/knk/internal/idn"
 	"github.com/knk-id/knk/internal/metrics"
 	"github.com/knk-id/knk/internal/topic"
+	"github.com/knk-id/knk/services/access"
 	"github.com/knk-id/knk/services/forum"
 	"github.com/knk-id/knk/services/organization"
 )
@@ -43,6 +44,11 @@ type Service struct {
 	ImportBatch int
 	// Guard limits each key's NIK checks (nil: no limit).
 	Guard *Guard
+	// Access is the access trail every read of personal data is recorded in.
+	Access *access.Log
+	// NIKKey keys the hash that replaces the NIK of an erased cadre; without it
+	// nothing is erased and re-registration is not checked.
+	NIKKey []byte
 }
 
 var _ knkv1.CadreServiceServer = (*Service)(nil)
@@ -100,7 +106,7 @@ func (s *Service) CreateCadre(ctx context.Context, req *knkv1.CreateCadreRequest
 				return err
 			}
 		}
-		ok, err := insert(ctx, tx, c, p.OrgName())
+		ok, err := insert(ctx, tx, c, p.OrgName(), s.nikHash(c.Nik))
 		if err != nil {
 			return err
 		}
@@ -220,6 +226,9 @@ func (s *Service) GetCadre(ctx context.Context, req *knkv1.GetCadreRequest) (*kn
 	if err != nil {
 		return nil, err
 	}
+	if err := s.trail(ctx, "GetCadre", p, c); err != nil {
+		return nil, err
+	}
 	return present(p, c), nil
 }
 
@@ -241,6 +250,9 @@ func (s *Service) LookupCadre(ctx context.Context, req *knkv1.LookupCadreRequest
 		return nil, errNoSuchNIK()
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := s.trail(ctx, "LookupCadre", p, c); err != nil {
 		return nil, err
 	}
 	return present(p, c), nil
@@ -295,6 +307,9 @@ func (s *Service) ListCadres(ctx context.Context, req *knkv1.ListCadresRequest) 
 	if len(cadres) > size {
 		resp.Cadres = cadres[:size]
 		resp.NextPageToken = api.EncodePageToken(id(cadres[size-1].Name), f.province, f.federation, f.state, f.topic)
+	}
+	if err := s.trailPage(ctx, "ListCadres", p, resp.Cadres); err != nil {
+		return nil, err
 	}
 	for _, c := range resp.Cadres {
 		present(p, c)
@@ -410,6 +425,9 @@ func (s *Service) WithdrawCadre(ctx context.Context, req *knkv1.WithdrawCadreReq
 		if _, _, err := forum.Leave(ctx, tx, cid, knkv1.ForumMembership_END_REASON_WITHDRAWN, p.OrgName(), now); err != nil {
 			return err
 		}
+		if err := markWithdrawn(ctx, tx, cid, now); err != nil {
+			return err
+		}
 		ok, err := update(ctx, tx, cur, now)
 		if err := api.Updated(cur.Name, ok, err); err != nil {
 			return err
@@ -440,6 +458,10 @@ type pending struct {
 	update bool // apply the row's values to a cadre registered with other data
 }
 
+// RejectionsPerMessage is the most details (rejections and warnings) one
+// ImportCadresResponse holds.
+const RejectionsPerMessage = 1000
+
 // ImportCadres registers a roster streamed row by row. Rows are written in
 // batches, each batch in one transaction, while the next batch is being received
 // and checked; bad rows are rejected with their row number, and a row whose NIK is
@@ -462,9 +484,42 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 		done     = make(chan written, 1)
 		inFlight bool
 	)
-	reject := func(row int64, field, reason string) {
+	// send answers the details (rejections and warnings) gathered so far with the
+	// running counts. A full message goes out at once, so that none holds more
+	// than RejectionsPerMessage details and the server never holds more than one
+	// message. Send blocks while the client does not read (flow control), which
+	// pauses the import.
+	send := func(done bool) error {
+		byRow := func(a, b *knkv1.ImportRejection) int { return cmp.Compare(a.Row, b.Row) }
+		slices.SortStableFunc(resp.Rejections, byRow)
+		slices.SortStableFunc(resp.Warnings, byRow)
+		resp.Done = done
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+		resp = &knkv1.ImportCadresResponse{Created: resp.Created, Unchanged: resp.Unchanged, Rejected: resp.Rejected,
+			Warned: resp.Warned, Changed: resp.Changed, Updated: resp.Updated}
+		return nil
+	}
+	// note adds details to the answer, sending it each time it is full.
+	note := func(warn bool, details ...*knkv1.ImportRejection) error {
+		for _, d := range details {
+			if warn {
+				resp.Warnings = append(resp.Warnings, d)
+			} else {
+				resp.Rejections = append(resp.Rejections, d)
+			}
+			if len(resp.Rejections)+len(resp.Warnings) >= RejectionsPerMessage {
+				if err := send(false); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	reject := func(row int64, field, reason string) error {
 		resp.Rejected++
-		resp.Rejections = append(resp.Rejections, &knkv1.ImportRejection{Row: row, Field: field, Reason: reason})
+		return note(false, &knkv1.ImportRejection{Row: row, Field: field, Reason: reason})
 	}
 	// problems lists every bad field of a row, with its value as received.
 	problems := func(row int64, in *knkv1.Cadre, v api.Violations) []*knkv1.ImportRejection {
@@ -490,6 +545,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 		}
 		countImported(w.outcomes)
 		for i, o := range w.outcomes {
+			var err error
 			switch o {
 			case created:
 				resp.Created++
@@ -499,13 +555,16 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 				if err := s.Guard.Taken(p); err != nil {
 					return err
 				}
-				reject(w.batch[i].row, "nik", "this NIK is already registered with another federation: ask for a transfer (knkctl transfers request)")
+				err = reject(w.batch[i].row, "nik", "this NIK is already registered with another federation: ask for a transfer (knkctl transfers request)")
 			case changed:
 				resp.Changed++
 			case updated:
 				resp.Updated++
 			case withdrawn:
-				reject(w.batch[i].row, "nik", "this NIK belongs to a cadre withdrawn from the programme; its data can no longer change")
+				err = reject(w.batch[i].row, "nik", "this NIK belongs to a cadre withdrawn from the programme; its data can no longer change")
+			}
+			if err != nil {
+				return err
 			}
 		}
 		return nil
@@ -547,12 +606,16 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 		}
 		if len(v) > 0 {
 			resp.Rejected++
-			resp.Rejections = append(resp.Rejections, problems(row, req.GetCadre(), v)...)
+			if err := note(false, problems(row, req.GetCadre(), v)...); err != nil {
+				return cmp.Or(settle(), err)
+			}
 			continue
 		}
 		if len(warnings) > 0 {
 			resp.Warned++
-			resp.Warnings = append(resp.Warnings, problems(row, req.GetCadre(), warnings)...)
+			if err := note(true, problems(row, req.GetCadre(), warnings)...); err != nil {
+				return cmp.Or(settle(), err)
+			}
 		}
 		c.Name = "cadres/" + ulid.Make().String()
 		c.Federation = fed
@@ -570,9 +633,8 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 	if err := settle(); err != nil {
 		return err
 	}
-	slices.SortFunc(resp.Rejections, func(a, b *knkv1.ImportRejection) int { return cmp.Compare(a.Row, b.Row) })
 	metrics.ImportRows.WithLabelValues("rejected").Add(float64(resp.Rejected))
-	return stream.SendAndClose(resp)
+	return send(true)
 }
 
 // written is the result of writing one import batch.
@@ -589,7 +651,7 @@ func (s *Service) writeBatch(ctx context.Context, p auth.Principal, batch []pend
 	err := s.DB.WriteBulk(ctx, len(batch), func(tx *db.Tx, lo, hi int) error {
 		for i := lo; i < hi; i++ {
 			b := batch[i]
-			ok, err := insert(ctx, tx, b.cadre, p.OrgName())
+			ok, err := insert(ctx, tx, b.cadre, p.OrgName(), s.nikHash(b.cadre.Nik))
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package cadre_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -307,7 +308,7 @@ func methods() []method {
 		{"ImportCadres", func(w world, key string, c *knkv1.Cadre) error {
 			s, err := w.Cadres.ImportCadres(testenv.Ctx(key))
 			if err == nil {
-				_, err = s.CloseAndRecv()
+				_, err = cadre.CloseImport(s)
 			}
 			return err
 		}},
@@ -646,7 +647,7 @@ func importRows(t *testing.T, w world, key string, rows []*knkv1.Cadre) *knkv1.I
 			t.Fatal(err)
 		}
 	}
-	resp, err := stream.CloseAndRecv()
+	resp, err := cadre.CloseImport(stream)
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
@@ -716,7 +717,7 @@ func TestImportTenThousandRowsWithBadOnes(t *testing.T) {
 	if err := stream.Send(&knkv1.ImportCadresRequest{Cadre: changed, Update: true}); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := stream.CloseAndRecv(); err != nil || r.Updated != 1 || r.Warned != 1 {
+	if r, err := cadre.CloseImport(stream); err != nil || r.Updated != 1 || r.Warned != 1 {
 		t.Errorf("import with update: %v (%v), want updated with a warning", r, err)
 	}
 	list, err := w.Cadres.ListCadres(testenv.Ctx(w.fed), &knkv1.ListCadresRequest{PageSize: 1})
@@ -767,8 +768,9 @@ func TestLogsHoldNoNIK(t *testing.T) {
 	}
 }
 
-// TestImportOverRESTWithALargeSummary imports a roster whose rejections make a
-// summary larger than gRPC's default 4 MiB message limit, through the gateway.
+// TestImportOverRESTWithALargeSummary imports a roster of 16,000 bad rows
+// through the gateway: the answer is NDJSON, no line holds more than 1,000
+// rejections, and together they list every rejected row once.
 func TestImportOverRESTWithALargeSummary(t *testing.T) {
 	w := setup(t)
 	var b strings.Builder
@@ -777,14 +779,33 @@ func TestImportOverRESTWithALargeSummary(t *testing.T) {
 		b.WriteString(`{"cadre": {"display_name": "X", "nik": "1", "province_code": "31", "phone": "1", "email": "x", "bpjs_kpj": "1", "employer": {"nib": "1"}}}` + "\n")
 	}
 	r := w.REST(t, http.MethodPost, "/v1/cadres:import", w.fed, b.String())
-	if r.Status != http.StatusOK || len(r.Raw) < 4<<20 {
-		t.Fatalf("import: %d, %d bytes: %.300s", r.Status, len(r.Raw), r.Raw)
+	if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("import: %d %s: %.300s", r.Status, r.Header.Get("Content-Type"), r.Raw)
 	}
+	lines := strings.Split(strings.TrimSuffix(string(r.Raw), "\n"), "\n")
 	listed := map[string]int{} // row -> bad fields listed
-	for _, rej := range r.Body["rejections"].([]any) {
-		listed[rej.(map[string]any)["row"].(string)]++
+	details := 0
+	var last map[string]any
+	for i, line := range lines {
+		if err := json.Unmarshal([]byte(line), &last); err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		rej, _ := last["rejections"].([]any)
+		if len(rej) > cadre.RejectionsPerMessage {
+			t.Errorf("line %d holds %d rejections", i+1, len(rej))
+		}
+		for _, x := range rej {
+			listed[x.(map[string]any)["row"].(string)]++
+		}
+		details += len(rej)
+		if last["done"] != (i == len(lines)-1) {
+			t.Errorf("line %d of %d: done = %v", i+1, len(lines), last["done"])
+		}
 	}
-	if r.Body["rejected"] != fmt.Sprint(rows) || len(listed) != rows || listed["1"] != 5 {
-		t.Errorf("rejected %v, %d rows listed, row 1 with %d fields; want %d rows, each with its 5 bad fields", r.Body["rejected"], len(listed), listed["1"], rows)
+	if last["rejected"] != fmt.Sprint(rows) || len(listed) != rows || listed["1"] != 5 {
+		t.Errorf("rejected %v, %d rows listed, row 1 with %d fields; want %d rows, each with its 5 bad fields", last["rejected"], len(listed), listed["1"], rows)
+	}
+	if want := details/cadre.RejectionsPerMessage + 1; len(lines) != want {
+		t.Errorf("%d details in %d lines, want %d lines", details, len(lines), want)
 	}
 }

@@ -65,8 +65,9 @@ func getByNIK(ctx context.Context, q db.Querier, nik string) (*knkv1.Cadre, erro
 }
 
 // insert stores a new cadre and its cadre.created event. It reports false, and
-// writes nothing, when the NIK is already registered.
-func insert(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, actor string) (bool, error) {
+// writes nothing, when the NIK is already registered. When nikHash (the keyed
+// hash of the NIK) matches an erased cadre, it records cadre.reregistered too.
+func insert(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, actor, nikHash string) (bool, error) {
 	now := c.CreateTime.AsTime().UnixMicro()
 	res, err := tx.ExecContext(ctx, `INSERT INTO cadres (`+columns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, '', '', ?, ?, 1)
@@ -80,7 +81,13 @@ func insert(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, actor string) (bool,
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, err
 	}
-	return true, tx.Event(ctx, "cadre.created", c.Name, actor, c.CreateTime.AsTime())
+	if err := tx.Event(ctx, "cadre.created", c.Name, actor, c.CreateTime.AsTime()); err != nil {
+		return false, err
+	}
+	if again, err := reregistered(ctx, tx, nikHash); err != nil || !again {
+		return err == nil, err
+	}
+	return true, tx.Event(ctx, "cadre.reregistered", c.Name, actor, c.CreateTime.AsTime())
 }
 
 // update writes the registration fields, state, certificate and forum of c if its version is still
@@ -254,6 +261,50 @@ func listTransfers(ctx context.Context, q db.Querier, p auth.Principal, state kn
 		query, args = query+` AND state = ?`, append(args, int32(state))
 	}
 	return db.All(ctx, q, scanTransfer, query+` ORDER BY id LIMIT ?`, append(args, limit)...)
+}
+
+func erasable(ctx context.Context, q db.Querier, cutoff time.Time, limit int) ([]string, error) {
+	return db.All(ctx, q, func(row db.Scanner) (string, error) {
+		var cid string
+		err := row.Scan(&cid)
+		return "cadres/" + cid, err
+	}, `SELECT id FROM cadres WHERE withdraw_time > 0 AND erase_time = 0 AND withdraw_time < ?
+		ORDER BY withdraw_time LIMIT ?`, cutoff.UnixMicro(), limit)
+}
+
+// erase empties the personal fields of a withdrawn cadre and puts the keyed hash
+// of its NIK in nik_hash; the nik column, which must stay unique, becomes
+// "erased:{id}". It reports false if the cadre was already erased.
+func erase(ctx context.Context, tx *db.Tx, cadreID, nikHash string, now time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE cadres SET nik = ?, nik_hash = ?, display_name = '', birth_date = '',
+		gender = 0, phone = '', email = '', regency = '', employer_name = '', employer_nib = '',
+		union_member_number = '', bpjs_kpj = '', withdraw_reason = '', erase_time = ?, update_time = ?,
+		version = version + 1 WHERE id = ? AND state = ? AND erase_time = 0`,
+		"erased:"+cadreID, nikHash, now.UnixMicro(), now.UnixMicro(), cadreID, int32(knkv1.Cadre_STATE_WITHDRAWN))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// markWithdrawn records when the cadre was withdrawn, from which the erasure
+// of its personal fields is counted.
+func markWithdrawn(ctx context.Context, tx *db.Tx, cadreID string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE cadres SET withdraw_time = ? WHERE id = ?`, now.UnixMicro(), cadreID)
+	return err
+}
+
+// reregistered reports whether a cadre erased earlier had the NIK whose keyed
+// hash is nikHash: the same person registered again.
+func reregistered(ctx context.Context, tx *db.Tx, nikHash string) (bool, error) {
+	if nikHash == "" {
+		return false, nil
+	}
+	var n int64
+	// nik_hash <> '' lets the engines use the partial index cadres_nik_hash.
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM cadres WHERE nik_hash = ? AND nik_hash <> ''`, nikHash).Scan(&n)
+	return n > 0, err
 }
 
 // displayNames maps the given cadre ids to their names.

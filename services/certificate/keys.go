@@ -285,3 +285,37 @@ func readKey(file string) (ed25519.PrivateKey, error) {
 	}
 	return key, nil
 }
+
+// Rekey seals every stored private key again under next, opening it with
+// current, in one transaction, and returns how many it re-sealed. Run it with
+// knkd stopped, then start every knkd with next: the database then no longer
+// opens under current.
+func Rekey(ctx context.Context, store *db.DB, current, next *secretbox.Key) (int, error) {
+	n := 0
+	err := store.Write(ctx, func(tx *db.Tx) error {
+		n = 0
+		type sealed struct {
+			id   string
+			priv []byte
+		}
+		rows, err := db.All(ctx, tx, func(r db.Scanner) (sealed, error) {
+			var k sealed
+			return k, r.Scan(&k.id, &k.priv)
+		}, `SELECT id, private_key FROM signing_keys WHERE private_key IS NOT NULL AND key_encrypted = 1`+tx.ForUpdate())
+		if err != nil {
+			return err
+		}
+		for _, k := range rows {
+			seed, err := current.Open(k.priv, []byte(k.id))
+			if err != nil {
+				return fmt.Errorf("%w: signing key %s does not decrypt with the current key-encryption key: %w", ErrKeys, k.id, err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET private_key = ? WHERE id = ?`, next.Seal(seed, []byte(k.id)), k.id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}

@@ -9,6 +9,7 @@ import (
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/db/dbtest"
 	"github.com/knk-id/knk/internal/testenv"
+	"github.com/knk-id/knk/services/cadre"
 	"github.com/knk-id/knk/services/stats"
 )
 
@@ -42,7 +43,7 @@ func churn(t *testing.T, servers []*testenv.Env, fed, unit string) {
 					return
 				}
 			}
-			resp, err := stream.CloseAndRecv()
+			resp, err := cadre.CloseImport(stream)
 			if err != nil || resp.Created != 150 {
 				errs <- fmt.Errorf("import: %v %v", resp, err)
 			}

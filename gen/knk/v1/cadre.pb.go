@@ -984,15 +984,22 @@ func (x *ImportRejection) GetValue() string {
 	return ""
 }
 
-// ImportCadresResponse summarises an import.
+// ImportCadresResponse is one message of an import's answer. The counts are the
+// running totals when the message was sent; those of the last message are final.
 type ImportCadresResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Created int64                  `protobuf:"varint,1,opt,name=created,proto3" json:"created,omitempty"`
 	// Rows whose NIK is already registered with the same data by the same federation.
-	Unchanged  int64              `protobuf:"varint,2,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
-	Rejected   int64              `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Unchanged int64 `protobuf:"varint,2,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	Rejected  int64 `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// At most 1,000 rejections, in row order within the message; rejections not in
+	// this message come in the next ones (a row rejected when its batch is written
+	// may come after later rows).
 	Rejections []*ImportRejection `protobuf:"bytes,4,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	// True on the last message of the answer.
+	Done bool `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
 	// Rows imported with an optional value left out, and why (one entry per field).
+	// Like rejections, at most 1,000 per message.
 	Warnings []*ImportRejection `protobuf:"bytes,6,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	Warned   int64              `protobuf:"varint,7,opt,name=warned,proto3" json:"warned,omitempty"`
 	// Rows whose NIK the same federation registered with other data: not applied
@@ -1059,6 +1066,13 @@ func (x *ImportCadresResponse) GetRejections() []*ImportRejection {
 		return x.Rejections
 	}
 	return nil
+}
+
+func (x *ImportCadresResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
 }
 
 func (x *ImportCadresResponse) GetWarnings() []*ImportRejection {
@@ -1545,14 +1559,15 @@ const file_knk_v1_cadre_proto_rawDesc = "" +
 	"\x03row\x18\x01 \x01(\x03R\x03row\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05value\x18\x04 \x01(\tR\x05value\"\xa4\x02\n" +
+	"\x05value\x18\x04 \x01(\tR\x05value\"\xb8\x02\n" +
 	"\x14ImportCadresResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12\x1c\n" +
 	"\tunchanged\x18\x02 \x01(\x03R\tunchanged\x12\x1a\n" +
 	"\brejected\x18\x03 \x01(\x03R\brejected\x127\n" +
 	"\n" +
 	"rejections\x18\x04 \x03(\v2\x17.knk.v1.ImportRejectionR\n" +
-	"rejections\x123\n" +
+	"rejections\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done\x123\n" +
 	"\bwarnings\x18\x06 \x03(\v2\x17.knk.v1.ImportRejectionR\bwarnings\x12\x16\n" +
 	"\x06warned\x18\a \x01(\x03R\x06warned\x12\x18\n" +
 	"\achanged\x18\b \x01(\x03R\achanged\x12\x18\n" +
@@ -1590,7 +1605,7 @@ const file_knk_v1_cadre_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"M\n" +
 	"\x15RejectTransferRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
-	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason2\x88\t\n" +
+	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason2\x8a\t\n" +
 	"\fCadreService\x12S\n" +
 	"\vCreateCadre\x12\x1a.knk.v1.CreateCadreRequest\x1a\r.knk.v1.Cadre\"\x19\x82\xd3\xe4\x93\x02\x13:\x05cadre\"\n" +
 	"/v1/cadres\x12O\n" +
@@ -1600,8 +1615,8 @@ const file_knk_v1_cadre_proto_rawDesc = "" +
 	"/v1/cadres\x12b\n" +
 	"\vUpdateCadre\x12\x1a.knk.v1.UpdateCadreRequest\x1a\r.knk.v1.Cadre\"(\x82\xd3\xe4\x93\x02\":\x05cadre2\x19/v1/{cadre.name=cadres/*}\x12e\n" +
 	"\rWithdrawCadre\x12\x1c.knk.v1.WithdrawCadreRequest\x1a\r.knk.v1.Cadre\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/{name=cadres/*}:withdraw\x12V\n" +
-	"\vLookupCadre\x12\x1a.knk.v1.LookupCadreRequest\x1a\r.knk.v1.Cadre\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/cadres:lookup\x12i\n" +
-	"\fImportCadres\x12\x1b.knk.v1.ImportCadresRequest\x1a\x1c.knk.v1.ImportCadresResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/cadres:import(\x01\x12q\n" +
+	"\vLookupCadre\x12\x1a.knk.v1.LookupCadreRequest\x1a\r.knk.v1.Cadre\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/cadres:lookup\x12k\n" +
+	"\fImportCadres\x12\x1b.knk.v1.ImportCadresRequest\x1a\x1c.knk.v1.ImportCadresResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/cadres:import(\x010\x01\x12q\n" +
 	"\x0fRequestTransfer\x12\x1e.knk.v1.RequestTransferRequest\x1a\x17.knk.v1.TransferRequest\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/cadres:requestTransfer\x12\x7f\n" +
 	"\x14ListTransferRequests\x12#.knk.v1.ListTransferRequestsRequest\x1a$.knk.v1.ListTransferRequestsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/transferRequests\x12|\n" +
 	"\x0fApproveTransfer\x12\x1e.knk.v1.ApproveTransferRequest\x1a\x17.knk.v1.TransferRequest\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{name=transferRequests/*}:approve\x12y\n" +

@@ -303,7 +303,7 @@ func local_request_CadreService_LookupCadre_0(ctx context.Context, marshaler run
 	return msg, metadata, err
 }
 
-func request_CadreService_ImportCadres_0(ctx context.Context, marshaler runtime.Marshaler, client CadreServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_CadreService_ImportCadres_0(ctx context.Context, marshaler runtime.Marshaler, client CadreServiceClient, req *http.Request, pathParams map[string]string) (CadreService_ImportCadresClient, runtime.ServerMetadata, error) {
 	var metadata runtime.ServerMetadata
 	stream, err := client.ImportCadres(ctx)
 	if err != nil {
@@ -311,37 +311,39 @@ func request_CadreService_ImportCadres_0(ctx context.Context, marshaler runtime.
 		return nil, metadata, err
 	}
 	dec := marshaler.NewDecoder(req.Body)
-	for {
+	handleSend := func() error {
 		var protoReq ImportCadresRequest
-		err = dec.Decode(&protoReq)
+		err := dec.Decode(&protoReq)
 		if errors.Is(err, io.EOF) {
-			break
+			return err
 		}
 		if err != nil {
 			grpclog.Errorf("Failed to decode request: %v", err)
-			return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+			return status.Errorf(codes.InvalidArgument, "Failed to decode request: %v", err)
 		}
-		if err = stream.Send(&protoReq); err != nil {
-			if errors.Is(err, io.EOF) {
+		if err := stream.Send(&protoReq); err != nil {
+			grpclog.Errorf("Failed to send request: %v", err)
+			return err
+		}
+		return nil
+	}
+	go func() {
+		for {
+			if err := handleSend(); err != nil {
 				break
 			}
-			grpclog.Errorf("Failed to send request: %v", err)
-			return nil, metadata, err
 		}
-	}
-	if err := stream.CloseSend(); err != nil {
-		grpclog.Errorf("Failed to terminate client stream: %v", err)
-		return nil, metadata, err
-	}
+		if err := stream.CloseSend(); err != nil {
+			grpclog.Errorf("Failed to terminate client stream: %v", err)
+		}
+	}()
 	header, err := stream.Header()
 	if err != nil {
 		grpclog.Errorf("Failed to get header from client: %v", err)
 		return nil, metadata, err
 	}
 	metadata.HeaderMD = header
-	msg, err := stream.CloseAndRecv()
-	metadata.TrailerMD = stream.Trailer()
-	return msg, metadata, err
+	return stream, metadata, nil
 }
 
 func request_CadreService_RequestTransfer_0(ctx context.Context, marshaler runtime.Marshaler, client CadreServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -866,7 +868,7 @@ func RegisterCadreServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_CadreService_ImportCadres_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_CadreService_ImportCadres_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodPost, pattern_CadreService_RequestTransfer_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -960,7 +962,7 @@ var (
 	forward_CadreService_UpdateCadre_0          = runtime.ForwardResponseMessage
 	forward_CadreService_WithdrawCadre_0        = runtime.ForwardResponseMessage
 	forward_CadreService_LookupCadre_0          = runtime.ForwardResponseMessage
-	forward_CadreService_ImportCadres_0         = runtime.ForwardResponseMessage
+	forward_CadreService_ImportCadres_0         = runtime.ForwardResponseStream
 	forward_CadreService_RequestTransfer_0      = runtime.ForwardResponseMessage
 	forward_CadreService_ListTransferRequests_0 = runtime.ForwardResponseMessage
 	forward_CadreService_ApproveTransfer_0      = runtime.ForwardResponseMessage

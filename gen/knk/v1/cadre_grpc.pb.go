@@ -52,7 +52,11 @@ type CadreServiceClient interface {
 	LookupCadre(ctx context.Context, in *LookupCadreRequest, opts ...grpc.CallOption) (*Cadre, error)
 	// ImportCadres registers a member roster. Over REST the body is newline-delimited
 	// JSON, one ImportCadresRequest per line; rows are numbered from 1 in stream order.
-	ImportCadres(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportCadresRequest, ImportCadresResponse], error)
+	// The answer is a stream of ImportCadresResponse messages, each with at most 1,000
+	// rejections; the counts of the last one are the totals. An import with at most
+	// 1,000 rejections is answered with exactly one message. Over REST the answer is
+	// newline-delimited JSON, one ImportCadresResponse per line.
+	ImportCadres(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ImportCadresRequest, ImportCadresResponse], error)
 	// RequestTransfer asks, for a federation, that the cadre registered with this
 	// NIK by another federation move to it. The answer never names the other
 	// federation or the cadre until the transfer is approved. A NIK that is not
@@ -136,7 +140,7 @@ func (c *cadreServiceClient) LookupCadre(ctx context.Context, in *LookupCadreReq
 	return out, nil
 }
 
-func (c *cadreServiceClient) ImportCadres(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportCadresRequest, ImportCadresResponse], error) {
+func (c *cadreServiceClient) ImportCadres(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ImportCadresRequest, ImportCadresResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &CadreService_ServiceDesc.Streams[0], CadreService_ImportCadres_FullMethodName, cOpts...)
 	if err != nil {
@@ -147,7 +151,7 @@ func (c *cadreServiceClient) ImportCadres(ctx context.Context, opts ...grpc.Call
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type CadreService_ImportCadresClient = grpc.ClientStreamingClient[ImportCadresRequest, ImportCadresResponse]
+type CadreService_ImportCadresClient = grpc.BidiStreamingClient[ImportCadresRequest, ImportCadresResponse]
 
 func (c *cadreServiceClient) RequestTransfer(ctx context.Context, in *RequestTransferRequest, opts ...grpc.CallOption) (*TransferRequest, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -209,7 +213,11 @@ type CadreServiceServer interface {
 	LookupCadre(context.Context, *LookupCadreRequest) (*Cadre, error)
 	// ImportCadres registers a member roster. Over REST the body is newline-delimited
 	// JSON, one ImportCadresRequest per line; rows are numbered from 1 in stream order.
-	ImportCadres(grpc.ClientStreamingServer[ImportCadresRequest, ImportCadresResponse]) error
+	// The answer is a stream of ImportCadresResponse messages, each with at most 1,000
+	// rejections; the counts of the last one are the totals. An import with at most
+	// 1,000 rejections is answered with exactly one message. Over REST the answer is
+	// newline-delimited JSON, one ImportCadresResponse per line.
+	ImportCadres(grpc.BidiStreamingServer[ImportCadresRequest, ImportCadresResponse]) error
 	// RequestTransfer asks, for a federation, that the cadre registered with this
 	// NIK by another federation move to it. The answer never names the other
 	// federation or the cadre until the transfer is approved. A NIK that is not
@@ -251,7 +259,7 @@ func (UnimplementedCadreServiceServer) WithdrawCadre(context.Context, *WithdrawC
 func (UnimplementedCadreServiceServer) LookupCadre(context.Context, *LookupCadreRequest) (*Cadre, error) {
 	return nil, status.Error(codes.Unimplemented, "method LookupCadre not implemented")
 }
-func (UnimplementedCadreServiceServer) ImportCadres(grpc.ClientStreamingServer[ImportCadresRequest, ImportCadresResponse]) error {
+func (UnimplementedCadreServiceServer) ImportCadres(grpc.BidiStreamingServer[ImportCadresRequest, ImportCadresResponse]) error {
 	return status.Error(codes.Unimplemented, "method ImportCadres not implemented")
 }
 func (UnimplementedCadreServiceServer) RequestTransfer(context.Context, *RequestTransferRequest) (*TransferRequest, error) {
@@ -400,7 +408,7 @@ func _CadreService_ImportCadres_Handler(srv interface{}, stream grpc.ServerStrea
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type CadreService_ImportCadresServer = grpc.ClientStreamingServer[ImportCadresRequest, ImportCadresResponse]
+type CadreService_ImportCadresServer = grpc.BidiStreamingServer[ImportCadresRequest, ImportCadresResponse]
 
 func _CadreService_RequestTransfer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RequestTransferRequest)
@@ -526,6 +534,7 @@ var CadreService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "ImportCadres",
 			Handler:       _CadreService_ImportCadres_Handler,
+			ServerStreams: true,
 			ClientStreams: true,
 		},
 	},
