@@ -61,6 +61,9 @@ type Config struct {
 	NIKChecksPerMinute int
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
+	// PublicURL is the base of every verification link and QR code; empty means
+	// DefaultPublicURL. See parsePublicURL.
+	PublicURL string
 	// AccessLogRetention is how long access-log entries are kept (default 2 years).
 	AccessLogRetention time.Duration
 	// EraseAfter is how long after withdrawal a cadre's personal fields are kept
@@ -149,6 +152,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
+	if cfg.PublicURL, err = parsePublicURL(cfg.PublicURL); err != nil {
+		return nil, err
+	}
 	if cfg.AccessLogRetention == 0 {
 		cfg.AccessLogRetention = privacy.DefaultAccessLogRetention
 	}
@@ -213,7 +219,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if st, err := os.Stat(kek); err == nil && st.Mode().Perm()&0o077 != 0 {
 		cfg.Logger.Warn("the key-encryption key file is readable by other users; make it readable by knkd only (chmod 600)", "file", kek)
 	}
-	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears}
+	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears,
+		Orgs: orgs, PublicURL: cfg.PublicURL}
 	if _, err := s.certs.ResignV1(ctx, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("re-sign certificates with verification codes: %w", err)
 	}
@@ -244,6 +251,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.httpLis, err = listen(cfg.HTTPAddr, cfg.Limits.MaxHTTPConns); err != nil {
 		return nil, err
 	}
+	if s.certs.IssueRefusal = issueRefusal(cfg.PublicURL, s.grpcLis.Addr(), s.httpLis.Addr()); s.certs.IssueRefusal != "" {
+		cfg.Logger.Warn("certificates will not be issued: " + s.certs.IssueRefusal)
+	}
 	if err := checkPlaintext(s.tls, cfg.AllowPlaintext, s.grpcLis, s.httpLis); err != nil {
 		return nil, err
 	}
@@ -263,10 +273,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 // as a gRPC call.
 func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	mux := runtime.NewServeMux(append(s.obs.routeMiddleware(),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		// HTTPBodyMarshaler sends a google.api.HttpBody (the PDF) as it is.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
+		}}),
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
 			if http.CanonicalHeaderKey(key) == "X-Request-Id" {
 				return requestIDKey, true
@@ -307,6 +318,9 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	if err := mux.HandlePath(http.MethodGet, "/healthz", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		w.Write([]byte("ok\n"))
 	}); err != nil {
+		return nil, err
+	}
+	if err := s.mountVerifyPage(mux); err != nil {
 		return nil, err
 	}
 	return mux, nil
