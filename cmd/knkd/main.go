@@ -41,6 +41,7 @@ type cli struct {
 	ExpiryInterval  time.Duration `name:"expiry-interval" help:"How often expired certificates are swept." default:"1m" env:"KNK_EXPIRY_INTERVAL"`
 	NIKChecks       int           `name:"nik-checks-per-minute" help:"Per API key: NIK lookups, transfer requests and creates of registered NIKs a minute (a minute's worth at once); -1 = no limit." default:"120" env:"KNK_NIK_CHECKS_PER_MINUTE"`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight calls may take to finish on SIGTERM." default:"20s" env:"KNK_SHUTDOWN_TIMEOUT"`
+	PublicURL       string        `name:"public-url" help:"Base of every verification link and QR code printed on certificates, e.g. https://sertifikat.example.go.id; a knkd that listens beyond loopback refuses to issue certificates while it is the default." default:"http://localhost:8080" env:"KNK_PUBLIC_URL"`
 	AdminAddr       string        `name:"admin-addr" help:"Address serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9100 (off loopback only with --tls-cert, --tls-key and --client-ca); off when empty." env:"KNK_ADMIN_ADDR"`
 	Pprof           bool          `name:"pprof" help:"Also serve net/http/pprof under /debug/pprof/ on --admin-addr." env:"KNK_PPROF"`
 	LogLevel        slog.Level    `name:"log-level" help:"debug, info, warn or error." default:"info" env:"KNK_LOG_LEVEL"`
@@ -140,6 +141,7 @@ func run(ctx context.Context, c cli, args []string) error {
 		DB: c.DB, GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, Logger: log,
 		MinAge: c.MinAge, PassMark: c.PassMark, SigningKeyFile: c.SigningKey, KeyEncryptionKeyFile: c.KEKFile, ValidYears: c.ValidYears,
 		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout, NIKChecksPerMinute: c.NIKChecks,
+		PublicURL:          c.PublicURL,
 		AccessLogRetention: c.AccessLogRetention, EraseAfter: c.EraseAfter, NIKHashKeyFile: c.NIKHashKeyFile,
 		AccessLogSync: c.AccessLogSync,
 		Limits:        c.limits(),

@@ -134,6 +134,9 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.CertificateService/RevokeSigningKey":        admin,
 	"/knk.v1.CertificateService/ResignCertificates":      admin,
 
+	// The service checks the scope: the issuing unit, the cadre's federation, the province's inspectorate.
+	"/knk.v1.CertificateService/GetCertificatePdf": all,
+
 	"/knk.v1.ForumService/ListForums":       all,
 	"/knk.v1.ForumService/GetForum":         all,
 	"/knk.v1.ForumService/ListForumMembers": all,

@@ -397,6 +397,14 @@ func mxCases() []mxCase {
 		{"ListSigningKeys", nil, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
 			return &knkv1.ListSigningKeysRequest{}
 		}, nil},
+		{"GetCertificatePdf", keyed, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
+			return &knkv1.GetCertificatePdfRequest{Name: w.cert[s].Name}
+		}, func(r mxRole, s side) codes.Code {
+			if r.p.Kind == auth.TrainingUnit && r.p.Province == "" {
+				return codes.NotFound // only the unit that issued it prints it, not the central unit
+			}
+			return personal(r, s)
+		}},
 		// Signing keys: admin only. Each call works on a key made for it, which has
 		// signed nothing, so the other rows' certificates stay valid.
 		{"RotateSigningKey", admins, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {

@@ -61,6 +61,9 @@ type Config struct {
 	NIKChecksPerMinute int
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
+	// PublicURL is the base of every verification link and QR code; empty means
+	// DefaultPublicURL. See parsePublicURL.
+	PublicURL string
 	// AccessLogRetention is how long access-log entries are kept (default 2 years).
 	AccessLogRetention time.Duration
 	// AccessLogSync answers a read of personal data only once its access-log
@@ -104,6 +107,9 @@ type Edge struct {
 	// (default 5s).
 	TLSReloadInterval time.Duration
 }
+
+// statsCompactEvery is how often the statistics counters' deltas are folded in.
+const statsCompactEvery = 2 * time.Second
 
 // Server is a running knkd.
 type Server struct {
@@ -151,6 +157,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	if cfg.PublicURL, err = parsePublicURL(cfg.PublicURL); err != nil {
+		return nil, err
 	}
 	if cfg.AccessLogRetention == 0 {
 		cfg.AccessLogRetention = privacy.DefaultAccessLogRetention
@@ -216,7 +225,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if st, err := os.Stat(kek); err == nil && st.Mode().Perm()&0o077 != 0 {
 		cfg.Logger.Warn("the key-encryption key file is readable by other users; make it readable by knkd only (chmod 600)", "file", kek)
 	}
-	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears}
+	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears,
+		Orgs: orgs, PublicURL: cfg.PublicURL}
 	if _, err := s.certs.ResignV1(ctx, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("re-sign certificates with verification codes: %w", err)
 	}
@@ -230,14 +240,14 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if nikKey == nil {
 		cfg.Logger.Warn("withdrawn cadres are not erased: set --nik-hash-key-file (the same file on every replica)")
 	}
-	knkv1.RegisterStatsServiceServer(s.grpc, &stats.Service{DB: s.db, Cadres: cadres, Training: train})
+	knkv1.RegisterStatsServiceServer(s.grpc, &stats.Service{DB: s.db})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for name := range s.grpc.GetServiceInfo() { // per-service health, as the health protocol expects
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
-	if err := s.obs.start(cfg, s.grpc, s.certs); err != nil {
+	if err := s.obs.start(cfg, s.grpc, s.db); err != nil {
 		return nil, err
 	}
 
@@ -246,6 +256,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if s.httpLis, err = listen(cfg.HTTPAddr, cfg.Limits.MaxHTTPConns); err != nil {
 		return nil, err
+	}
+	if s.certs.IssueRefusal = issueRefusal(cfg.PublicURL, s.grpcLis.Addr(), s.httpLis.Addr()); s.certs.IssueRefusal != "" {
+		cfg.Logger.Warn("certificates will not be issued: " + s.certs.IssueRefusal)
 	}
 	if err := checkPlaintext(s.tls, cfg.AllowPlaintext, s.grpcLis, s.httpLis); err != nil {
 		return nil, err
@@ -266,10 +279,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 // as a gRPC call.
 func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	mux := runtime.NewServeMux(append(s.obs.routeMiddleware(),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		// HTTPBodyMarshaler sends a google.api.HttpBody (the PDF) as it is.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
+		}}),
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
 			if http.CanonicalHeaderKey(key) == "X-Request-Id" {
 				return requestIDKey, true
@@ -310,6 +324,9 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	if err := mux.HandlePath(http.MethodGet, "/healthz", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		w.Write([]byte("ok\n"))
 	}); err != nil {
+		return nil, err
+	}
+	if err := s.mountVerifyPage(mux); err != nil {
 		return nil, err
 	}
 	return mux, nil
@@ -361,6 +378,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			return nil
 		})
 	}
+	g.Go(func() error {
+		stats.RunCompaction(gctx, s.db, statsCompactEvery, log)
+		return nil
+	})
 	if s.cfg.ExpiryInterval > 0 {
 		g.Go(func() error {
 			s.certs.RunExpiry(gctx, s.cfg.ExpiryInterval, log)
