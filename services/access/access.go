@@ -90,8 +90,8 @@ func (l *Log) Record(ctx context.Context, method string, fields knkv1.AccessLogE
 	}
 	e := &pending{
 		entry: &knkv1.AccessLogEntry{
-			Id:     newID(now),
-			KeyId:  p.KeyID, Organization: p.OrgName(), Method: method, Fields: fields,
+			Id:    newID(now),
+			KeyId: p.KeyID, Organization: p.OrgName(), Method: method, Fields: fields,
 			RequestId: auth.RequestID(ctx), CadreCount: int32(len(ids)),
 		},
 		cadres: ids,
