@@ -649,13 +649,17 @@ type written struct {
 func (s *Service) writeBatch(ctx context.Context, p auth.Principal, batch []pending) ([]outcome, error) {
 	outcomes := make([]outcome, len(batch))
 	err := s.DB.WriteBulk(ctx, len(batch), func(tx *db.Tx, lo, hi int) error {
+		cadres, hashes := make([]*knkv1.Cadre, 0, hi-lo), make([]string, 0, hi-lo)
+		for _, b := range batch[lo:hi] {
+			cadres, hashes = append(cadres, b.cadre), append(hashes, s.nikHash(b.cadre.Nik))
+		}
+		stored, err := insertMany(ctx, tx, cadres, hashes, p.OrgName())
+		if err != nil {
+			return err
+		}
 		for i := lo; i < hi; i++ {
 			b := batch[i]
-			ok, err := insert(ctx, tx, b.cadre, p.OrgName(), s.nikHash(b.cadre.Nik))
-			if err != nil {
-				return err
-			}
-			if ok {
+			if stored[i-lo] {
 				outcomes[i] = created
 				continue
 			}
