@@ -105,6 +105,9 @@ type Edge struct {
 	TLSReloadInterval time.Duration
 }
 
+// statsCompactEvery is how often the statistics counters' deltas are folded in.
+const statsCompactEvery = 2 * time.Second
+
 // Server is a running knkd.
 type Server struct {
 	cfg      Config
@@ -234,14 +237,14 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if nikKey == nil {
 		cfg.Logger.Warn("withdrawn cadres are not erased: set --nik-hash-key-file (the same file on every replica)")
 	}
-	knkv1.RegisterStatsServiceServer(s.grpc, &stats.Service{DB: s.db, Cadres: cadres, Training: train})
+	knkv1.RegisterStatsServiceServer(s.grpc, &stats.Service{DB: s.db})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for name := range s.grpc.GetServiceInfo() { // per-service health, as the health protocol expects
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
-	if err := s.obs.start(cfg, s.grpc, s.certs); err != nil {
+	if err := s.obs.start(cfg, s.grpc, s.db); err != nil {
 		return nil, err
 	}
 
@@ -372,6 +375,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			return nil
 		})
 	}
+	g.Go(func() error {
+		stats.RunCompaction(gctx, s.db, statsCompactEvery, log)
+		return nil
+	})
 	if s.cfg.ExpiryInterval > 0 {
 		g.Go(func() error {
 			s.certs.RunExpiry(gctx, s.cfg.ExpiryInterval, log)
