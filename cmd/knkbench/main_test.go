@@ -80,8 +80,10 @@ func TestSmokeRun(t *testing.T) {
 			t.Errorf("figure %s skipped: %s", name, got[name].Skipped)
 		}
 	}
-	// The CPU each call costs the machine, from /proc/stat, for every rate.
-	for _, name := range []string{"baseline_grpc_rps", "create_cadre_rps", "get_cadre_rps", "import_rows_per_s"} {
+	// The CPU each call costs the machine, from /proc/stat, for every rate
+	// measured over a window (/proc/stat counts in 10 ms ticks, so the 300-row
+	// import of --small, a few ms, may show none).
+	for _, name := range []string{"baseline_grpc_rps", "create_cadre_rps", "get_cadre_rps"} {
 		if got[name].CPUUs <= 0 {
 			t.Errorf("figure %s has no CPU per op: %+v", name, got[name])
 		}
