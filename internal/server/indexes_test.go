@@ -103,7 +103,9 @@ func TestEveryListFilterUsesAnIndex(t *testing.T) {
 		mu.Lock()
 		var found bool
 		for _, q := range queries {
-			if !regexp.MustCompile(`FROM ` + c.table + ` WHERE [^()]*.*ORDER BY`).MatchString(q.query) {
+			// The page query starts with its keyset condition; sweeps running
+			// meanwhile (expiry, erasure) read other things.
+			if !strings.Contains(q.query, "FROM "+c.table+" WHERE "+keyset[c.table]+" > ?") {
 				continue
 			}
 			found = true
@@ -122,6 +124,9 @@ func TestEveryListFilterUsesAnIndex(t *testing.T) {
 		}
 	}
 }
+
+// keyset is the column each table's pages are cut on.
+var keyset = map[string]string{"cadres": "id", "certificates": "number"}
 
 // planProblem says what is wrong with a plan for a filter that one of indexes
 // should serve, or "" when the plan uses one of them and scans nothing.
