@@ -66,6 +66,9 @@ type Config struct {
 	PublicURL string
 	// AccessLogRetention is how long access-log entries are kept (default 2 years).
 	AccessLogRetention time.Duration
+	// AccessLogSync answers a read of personal data only once its access-log
+	// entry is on disk (default: the entry is written in the next batch).
+	AccessLogSync bool
 	// EraseAfter is how long after withdrawal a cadre's personal fields are kept
 	// (default 5 years).
 	EraseAfter time.Duration
@@ -203,7 +206,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		grpc.ChainStreamInterceptor(s.guard.stream, s.streamLimits()),
 	)...)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
-	s.access = access.New(s.db, cfg.Now)
+	s.access = access.New(s.db, cfg.Now, cfg.Logger, cfg.AccessLogSync)
 	nikKey, err := loadNIKKey(cfg)
 	if err != nil {
 		return nil, err
