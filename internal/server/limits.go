@@ -133,10 +133,10 @@ func listen(addr string, max int) (net.Listener, error) {
 }
 
 // capListener holds at most max connections. When it is full, a new connection
-// takes the place of the oldest one that has not sent a byte yet in its first
-// silentGrace (an idle connection holds a place for nothing); when every
-// connection has spoken, the new one waits, and those after it wait in the
-// kernel's accept queue.
+// takes the place of the oldest one that holds its place for nothing: one that
+// has not sent a byte in its first silentGrace, or a REST keep-alive connection
+// between requests. When every connection is busy, the new one waits, and those
+// after it wait in the kernel's accept queue.
 type capListener struct {
 	net.Listener
 	max    int
@@ -159,7 +159,7 @@ func (l *capListener) Accept() (net.Conn, error) {
 			return nil, net.ErrClosed
 		}
 		if victim := l.oldestSilent(); victim != nil {
-			if wait := silentGrace - time.Since(victim.accepted); wait > 0 {
+			if wait := silentGrace - time.Since(victim.accepted); wait > 0 && !victim.idle.Load() {
 				// Every silent one is new: give it the time to speak.
 				l.mu.Unlock()
 				time.Sleep(wait)
@@ -180,14 +180,23 @@ func (l *capListener) Accept() (net.Conn, error) {
 	return cc, nil
 }
 
-// oldestSilent is the oldest connection that has sent nothing, or nil.
+// oldestSilent is the oldest connection that holds its place for nothing: it
+// has sent nothing, or it is a REST keep-alive connection between requests.
 func (l *capListener) oldestSilent() *capConn {
 	for e := l.conns.Front(); e != nil; e = e.Next() {
-		if c := e.Value.(*capConn); !c.spoke.Load() {
+		if c := e.Value.(*capConn); !c.spoke.Load() || c.idle.Load() {
 			return c
 		}
 	}
 	return nil
+}
+
+// trackIdle is the REST server's ConnState hook: a keep-alive connection
+// waiting for its next request may give its place to a new one.
+func trackIdle(c net.Conn, state http.ConnState) {
+	if cc, ok := c.(*capConn); ok {
+		cc.idle.Store(state == http.StateIdle)
+	}
 }
 
 // drop forgets c; l.mu is held.
@@ -219,6 +228,7 @@ type capConn struct {
 	accepted time.Time
 	elem     *list.Element // guarded by l.mu
 	spoke    atomic.Bool
+	idle     atomic.Bool // a REST connection between requests
 }
 
 func (c *capConn) Read(p []byte) (int, error) {
@@ -244,6 +254,7 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
 		IdleTimeout:       l.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
+		ConnState:         trackIdle,
 	}
 }
 

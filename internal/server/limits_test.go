@@ -151,25 +151,23 @@ func TestSlowHeadersAndIdleConnectionsClosed(t *testing.T) {
 	}
 }
 
-// At most MaxHTTPConns connections are served at once; the next one is served when
-// one closes.
+// At most MaxHTTPConns connections are served at once: when every one is busy
+// (here, sending a body), the next one is served when one closes.
 func TestConnectionCap(t *testing.T) {
 	t.Parallel()
 	e := startLimited(t, func(l *server.Limits) { l.MaxHTTPConns = 3 })
-	var held []net.Conn
+	var busy []net.Conn
 	for range 3 {
-		c, r := rawRequest(t, e, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-		if code, _ := readStatus(t, c, r, time.Second); code != http.StatusOK {
-			t.Fatalf("healthz: %d", code)
-		}
-		held = append(held, c)
+		c, _ := rawRequest(t, e, "POST /v1/cadres:lookup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+		busy = append(busy, c)
 	}
+	time.Sleep(300 * time.Millisecond) // accepted, and past the grace of silent connections
 	extra, r := rawRequest(t, e, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 	extra.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if _, err := r.Peek(1); err == nil {
-		t.Fatal("a 4th connection was served with MaxHTTPConns 3")
+		t.Fatal("a 4th connection was served while 3 busy ones held MaxHTTPConns 3")
 	}
-	held[0].Close()
+	busy[0].Close()
 	if code, _ := readStatus(t, extra, r, 2*time.Second); code != http.StatusOK {
 		t.Errorf("4th connection after one closed: %d", code)
 	}
@@ -193,6 +191,28 @@ func TestConnectionCapEvictsSilentConnections(t *testing.T) {
 	silent[0].SetReadDeadline(time.Now().Add(time.Second))
 	if _, err := silent[0].Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Errorf("oldest silent connection: %v, want closed by the server", err)
+	}
+}
+
+// A keep-alive connection between requests also gives its place to a new one.
+func TestConnectionCapEvictsIdleKeepAlive(t *testing.T) {
+	t.Parallel()
+	e := startLimited(t, func(l *server.Limits) { l.MaxHTTPConns = 2 })
+	var idle []net.Conn
+	for range 2 {
+		c, r := rawRequest(t, e, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		if code, _ := readStatus(t, c, r, time.Second); code != http.StatusOK {
+			t.Fatalf("healthz: %d", code)
+		}
+		idle = append(idle, c)
+	}
+	c, r := rawRequest(t, e, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if code, _ := readStatus(t, c, r, time.Second); code != http.StatusOK {
+		t.Fatalf("healthz with 2 idle keep-alive connections held: %d", code)
+	}
+	idle[0].SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := idle[0].Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("oldest idle keep-alive connection: %v, want closed by the server", err)
 	}
 }
 
