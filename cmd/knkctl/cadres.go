@@ -15,11 +15,13 @@ import (
 )
 
 type cadresCmd struct {
-	Get      cadresGetCmd      `cmd:"" help:"Show a cadre."`
-	List     cadresListCmd     `cmd:"" help:"List the cadres visible to the caller, oldest first."`
-	Lookup   cadresLookupCmd   `cmd:"" help:"Find a cadre by NIK, read from stdin or --nik-file (never from the command line)."`
-	Update   cadresUpdateCmd   `cmd:"" help:"Correct a cadre's registration: only the fields given change (the NIK never does)."`
-	Withdraw cadresWithdrawCmd `cmd:"" help:"Withdraw a cadre from the programme; ends any forum membership."`
+	Get       cadresGetCmd       `cmd:"" help:"Show a cadre."`
+	List      cadresListCmd      `cmd:"" help:"List the cadres visible to the caller, oldest first."`
+	Lookup    cadresLookupCmd    `cmd:"" help:"Find a cadre by NIK, read from stdin or --nik-file (never from the command line)."`
+	Update    cadresUpdateCmd    `cmd:"" help:"Correct a cadre's registration: only the fields given change (the NIK never does)."`
+	Withdraw  cadresWithdrawCmd  `cmd:"" help:"Withdraw a cadre from the programme; ends any forum membership."`
+	AccessLog cadresAccessLogCmd `cmd:"" name:"access-log" help:"Who read the cadre's personal data (admin and the cadre's federation)."`
+	Export    cadresExportCmd    `cmd:"" help:"Write everything held about the cadre, with its access log, to a 0600 file (data-subject request)."`
 }
 
 type cadresGetCmd struct {

@@ -23,6 +23,7 @@ type certificatesCmd struct {
 	List          certificatesListCmd          `cmd:"" help:"List certificates in number order."`
 	Revoke        certificatesRevokeCmd        `cmd:"" help:"Revoke a valid certificate; the holder leaves the forum (training unit or admin)."`
 	Verify        certificatesVerifyCmd        `cmd:"" help:"Verify a certificate by its verification code (no key needed): ask knkd for its state, and check its Ed25519 signature here against the published keys."`
+	Pdf           certificatesPdfCmd           `cmd:"" name:"pdf" help:"Write the printable certificate (PDF), or a ZIP of every valid certificate of a session or province (admin, the issuing unit, the cadre's federation, the province's inspectorate)."`
 	Resign        certificatesResignCmd        `cmd:"" help:"Sign again, with the current key, the certificates a revoked signing key signed at or after its revoked_from (admin)."`
 	VerifyOffline certificatesVerifyOfflineCmd `cmd:"" name:"verify-offline" help:"Check a certificate's signature with no network, from a saved GET /v1/verifications/CODE response and a saved GET /v1/keys response."`
 }

@@ -100,7 +100,7 @@ type reportRow struct {
 }
 
 // Run streams the roster row by row: memory does not grow with the file, only with
-// the number of reported rows (and 16 bytes per NIK for the repeated-row check).
+// the number of reported rows (and a few dozen bytes per NIK for the repeated-row check).
 func (c *importCmd) Run(a *app) error {
 	roster, closeRoster, err := openRoster(c.File, c.Sheet)
 	if err != nil {

@@ -323,7 +323,7 @@ func rosterColumn(h string) string {
 }
 
 // rosterReader turns a roster into rows, one at a time; it keeps only what it
-// needs to find repeated rows (16 bytes per NIK).
+// needs to find repeated rows (a few dozen bytes per NIK).
 type rosterReader struct {
 	sheet sheet
 	cols  []string // column name of each header position

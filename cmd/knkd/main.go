@@ -41,6 +41,7 @@ type cli struct {
 	ExpiryInterval  time.Duration `name:"expiry-interval" help:"How often expired certificates are swept." default:"1m" env:"KNK_EXPIRY_INTERVAL"`
 	NIKChecks       int           `name:"nik-checks-per-minute" help:"Per API key: NIK lookups, transfer requests and creates of registered NIKs a minute (a minute's worth at once); -1 = no limit." default:"120" env:"KNK_NIK_CHECKS_PER_MINUTE"`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight calls may take to finish on SIGTERM." default:"20s" env:"KNK_SHUTDOWN_TIMEOUT"`
+	PublicURL       string        `name:"public-url" help:"Base of every verification link and QR code printed on certificates, e.g. https://sertifikat.example.go.id; a knkd that listens beyond loopback refuses to issue certificates while it is the default." default:"http://localhost:8080" env:"KNK_PUBLIC_URL"`
 	AdminAddr       string        `name:"admin-addr" help:"Address serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9100 (off loopback only with --tls-cert, --tls-key and --client-ca); off when empty." env:"KNK_ADMIN_ADDR"`
 	Pprof           bool          `name:"pprof" help:"Also serve net/http/pprof under /debug/pprof/ on --admin-addr." env:"KNK_PPROF"`
 	LogLevel        slog.Level    `name:"log-level" help:"debug, info, warn or error." default:"info" env:"KNK_LOG_LEVEL"`
@@ -58,6 +59,10 @@ type cli struct {
 	KeepaliveMinTime   time.Duration `name:"keepalive-min-time" group:"limits" help:"Shortest interval between a gRPC client's keepalive pings; a client pinging more often is disconnected." default:"${keepalive_min_time}" env:"KNK_KEEPALIVE_MIN_TIME"`
 	MemoryLimitMB      int64         `name:"memory-limit-mb" group:"limits" help:"Soft limit of knkd's memory in MiB (as GOMEMLIMIT): near it the garbage collector runs more often and returns memory sooner; 0 = none." default:"256" env:"KNK_MEMORY_LIMIT_MB"`
 	MaxWatchesPerKey   int           `name:"max-watches-per-key" group:"limits" help:"Most concurrent WatchEvents streams per API key; more is RESOURCE_EXHAUSTED." default:"${max_watches_per_key}" env:"KNK_MAX_WATCHES_PER_KEY"`
+
+	AccessLogRetention time.Duration `name:"access-log-retention" group:"personal data" help:"How long entries of the access trail are kept (default 2 years)." default:"17520h" env:"KNK_ACCESS_LOG_RETENTION"`
+	EraseAfter         time.Duration `name:"erase-withdrawn-after" group:"personal data" help:"How long after withdrawal a cadre's personal data is erased (default 5 years)." default:"43800h" env:"KNK_ERASE_WITHDRAWN_AFTER"`
+	NIKHashKeyFile     string        `name:"nik-hash-key-file" group:"personal data" help:"File with the key (32+ bytes) of the hash that replaces erased NIKs (default on SQLite: DB.nik-key, created 0600)." env:"KNK_NIK_HASH_KEY_FILE" type:"path"`
 }
 
 // limitVars are the defaults of the limit flags, taken from server.DefaultLimits
@@ -135,6 +140,8 @@ func run(ctx context.Context, c cli, args []string) error {
 		DB: c.DB, GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, Logger: log,
 		MinAge: c.MinAge, PassMark: c.PassMark, SigningKeyFile: c.SigningKey, KeyEncryptionKeyFile: c.KEKFile, ValidYears: c.ValidYears,
 		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout, NIKChecksPerMinute: c.NIKChecks,
+		PublicURL:          c.PublicURL,
+		AccessLogRetention: c.AccessLogRetention, EraseAfter: c.EraseAfter, NIKHashKeyFile: c.NIKHashKeyFile,
 		Limits:    c.limits(),
 		AdminAddr: c.AdminAddr, Pprof: c.Pprof,
 		Edge: server.Edge{

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/internal/text"
 )
 
 // Domain is the ErrorInfo domain of every error of this API.
@@ -51,13 +51,12 @@ func Invalid(field, reason string) error {
 }
 
 // Reason checks the free-text reason of a state change (withdrawal, cancellation,
-// revocation): required, at most 500 bytes; it returns it trimmed.
+// revocation) with text.Reason: required, at most 500 characters, no control,
+// bidirectional or zero-width characters; it returns it trimmed and NFC.
 func Reason(reason string) (string, error) {
-	reason = strings.TrimSpace(reason)
-	if reason == "" || len(reason) > 500 {
-		return "", Invalid("reason", "is required, at most 500 characters")
-	}
-	return reason, nil
+	var v Violations
+	out := v.Text("reason", reason, text.Reason)
+	return out, v.Err()
 }
 
 // Error returns a status with an ErrorInfo naming reason (UPPER_SNAKE_CASE).

@@ -134,6 +134,9 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.CertificateService/RevokeSigningKey":        admin,
 	"/knk.v1.CertificateService/ResignCertificates":      admin,
 
+	// The service checks the scope: the issuing unit, the cadre's federation, the province's inspectorate.
+	"/knk.v1.CertificateService/GetCertificatePdf": all,
+
 	"/knk.v1.ForumService/ListForums":       all,
 	"/knk.v1.ForumService/GetForum":         all,
 	"/knk.v1.ForumService/ListForumMembers": all,
@@ -142,6 +145,9 @@ var methodRoles = map[string][]Kind{
 	"/knk.v1.EventService/WatchEvents": admin,
 
 	"/knk.v1.StatsService/ListProvinceStats": all,
+
+	"/knk.v1.PrivacyService/ListAccessLog": writers,
+	"/knk.v1.PrivacyService/ExportCadre":   writers,
 }
 
 // Public reports whether method needs no key. Health checks and reflection are

@@ -11,7 +11,7 @@ import (
 var tables = []string{
 	"organizations", "api_keys", "cadres", "request_ids", "events", "sessions", "enrollments",
 	"scores", "signing_keys", "certificate_counters", "certificates", "forum_memberships", "certificate_name_tries",
-	"transfer_requests",
+	"transfer_requests", "access_log", "access_log_cadres",
 }
 
 // copyBatch is how many rows one INSERT statement carries.

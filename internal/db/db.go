@@ -264,6 +264,9 @@ func (tx *Tx) SetRequestResource(ctx context.Context, principal, method, request
 // data ("" on SQLite, where there is one writer).
 func (tx *Tx) ForUpdate() string { return tx.db.d.forUpdate() }
 
+// Engine names the engine, like DB.Engine.
+func (tx *Tx) Engine() string { return tx.db.Engine() }
+
 // Translate maps driver errors like DB.Translate.
 func (tx *Tx) Translate(err error) error { return tx.db.Translate(err) }
 

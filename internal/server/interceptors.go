@@ -50,6 +50,7 @@ func (g *guard) call(ctx context.Context, method string, run func(context.Contex
 		reqID = ulid.Make().String()
 	}
 	grpc.SetHeader(ctx, metadata.Pairs(requestIDKey, reqID))
+	ctx = auth.WithRequestID(ctx, reqID)
 	client, internalCall := g.proxies.grpcClient(ctx, md)
 	clientAttr := client.String()
 	if internalCall {

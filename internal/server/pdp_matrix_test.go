@@ -311,6 +311,15 @@ func mxCases() []mxCase {
 			return &knkv1.RejectTransferRequest{Name: w.transferRequest(t, s).Name, Reason: "tidak dikenal"}
 		}, nil}, // the federation asked declines, the requester withdraws
 
+		// The access trail and the data-subject export: admin and the enrolling
+		// federation; any other federation gets the NOT_FOUND of an unknown cadre.
+		{"ListAccessLog", writers, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
+			return &knkv1.ListAccessLogRequest{Cadre: w.cadre[s].Name}
+		}, personal},
+		{"ExportCadre", writers, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
+			return &knkv1.ExportCadreRequest{Name: w.cadre[s].Name}
+		}, personal},
+
 		// Training.
 		{"CreateSession", trainers, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
 			organizer := ""
@@ -388,6 +397,14 @@ func mxCases() []mxCase {
 		{"ListSigningKeys", nil, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
 			return &knkv1.ListSigningKeysRequest{}
 		}, nil},
+		{"GetCertificatePdf", keyed, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {
+			return &knkv1.GetCertificatePdfRequest{Name: w.cert[s].Name}
+		}, func(r mxRole, s side) codes.Code {
+			if r.p.Kind == auth.TrainingUnit && r.p.Province == "" {
+				return codes.NotFound // only the unit that issued it prints it, not the central unit
+			}
+			return personal(r, s)
+		}},
 		// Signing keys: admin only. Each call works on a key made for it, which has
 		// signed nothing, so the other rows' certificates stay valid.
 		{"RotateSigningKey", admins, func(t *testing.T, w *mxWorld, r mxRole, s side) proto.Message {

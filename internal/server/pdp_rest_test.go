@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -205,6 +206,9 @@ func callREST(t *testing.T, e *testenv.Env, m protoreflect.MethodDescriptor, key
 			t.Errorf("%s %s: HTTP %d for %v, want %d", verb, path, res.StatusCode, codes.Code(st.Code), want)
 		}
 		return nil, codes.Code(st.Code)
+	}
+	if m.Output().FullName() == "google.api.HttpBody" { // the body itself, e.g. a PDF
+		return &httpbody.HttpBody{ContentType: res.Header.Get("Content-Type"), Data: raw}, codes.OK
 	}
 	resp := newOutput(t, m)
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, resp); err != nil {

@@ -23,11 +23,13 @@ import (
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/db"
+	"github.com/knk-id/knk/services/access"
 	"github.com/knk-id/knk/services/cadre"
 	"github.com/knk-id/knk/services/certificate"
 	"github.com/knk-id/knk/services/event"
 	"github.com/knk-id/knk/services/forum"
 	"github.com/knk-id/knk/services/organization"
+	"github.com/knk-id/knk/services/privacy"
 	"github.com/knk-id/knk/services/stats"
 	"github.com/knk-id/knk/services/training"
 )
@@ -59,6 +61,17 @@ type Config struct {
 	NIKChecksPerMinute int
 	// ShutdownTimeout bounds how long in-flight calls may take to finish.
 	ShutdownTimeout time.Duration
+	// PublicURL is the base of every verification link and QR code; empty means
+	// DefaultPublicURL. See parsePublicURL.
+	PublicURL string
+	// AccessLogRetention is how long access-log entries are kept (default 2 years).
+	AccessLogRetention time.Duration
+	// EraseAfter is how long after withdrawal a cadre's personal fields are kept
+	// (default 5 years).
+	EraseAfter time.Duration
+	// NIKHashKeyFile holds the key of the hash that replaces erased NIKs; empty
+	// means a file beside a SQLite database (on PostgreSQL: no erasure).
+	NIKHashKeyFile string
 	// Limits bound bodies, time, connections and streams; zero fields take
 	// DefaultLimits.
 	Limits Limits
@@ -106,6 +119,8 @@ type Server struct {
 	tls      *tlsSetup
 	guard    *guard
 	certs    *certificate.Service
+	access   *access.Log
+	privacy  *privacy.Service
 	obs      *observability // nil without an admin address
 	stopping chan struct{}  // closed when shutdown starts
 }
@@ -136,6 +151,15 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	if cfg.PublicURL, err = parsePublicURL(cfg.PublicURL); err != nil {
+		return nil, err
+	}
+	if cfg.AccessLogRetention == 0 {
+		cfg.AccessLogRetention = privacy.DefaultAccessLogRetention
+	}
+	if cfg.EraseAfter == 0 {
+		cfg.EraseAfter = privacy.DefaultEraseAfter
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.TLSReloadInterval == 0 {
@@ -176,8 +200,13 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		grpc.ChainStreamInterceptor(s.guard.stream, s.streamLimits()),
 	)...)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
+	s.access = access.New(s.db, cfg.Now)
+	nikKey, err := loadNIKKey(cfg)
+	if err != nil {
+		return nil, err
+	}
 	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge,
-		Guard: cadre.NewGuard(cfg.NIKChecksPerMinute, cfg.Logger, cfg.Now)}
+		Guard: cadre.NewGuard(cfg.NIKChecksPerMinute, cfg.Logger, cfg.Now), Access: s.access, NIKKey: nikKey}
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
 	train := &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark}
 	knkv1.RegisterTrainingServiceServer(s.grpc, train)
@@ -190,13 +219,21 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if st, err := os.Stat(kek); err == nil && st.Mode().Perm()&0o077 != 0 {
 		cfg.Logger.Warn("the key-encryption key file is readable by other users; make it readable by knkd only (chmod 600)", "file", kek)
 	}
-	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears}
+	s.certs = &certificate.Service{DB: s.db, Cadres: cadres, Signer: signer, Now: cfg.Now, ValidYears: cfg.ValidYears,
+		Orgs: orgs, PublicURL: cfg.PublicURL}
 	if _, err := s.certs.ResignV1(ctx, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("re-sign certificates with verification codes: %w", err)
 	}
 	knkv1.RegisterCertificateServiceServer(s.grpc, s.certs)
 	knkv1.RegisterForumServiceServer(s.grpc, &forum.Service{DB: s.db, Orgs: orgs, Scope: cadre.ScopeSQL, Names: cadres.DisplayNames})
-	knkv1.RegisterEventServiceServer(s.grpc, &event.Service{DB: s.db, Stopping: s.stopping})
+	events := &event.Service{DB: s.db, Stopping: s.stopping}
+	knkv1.RegisterEventServiceServer(s.grpc, events)
+	s.privacy = &privacy.Service{DB: s.db, Cadres: cadres, Training: train, Certs: s.certs, Events: events,
+		Access: s.access, Now: cfg.Now, AccessLogRetention: cfg.AccessLogRetention, EraseAfter: cfg.EraseAfter}
+	knkv1.RegisterPrivacyServiceServer(s.grpc, s.privacy)
+	if nikKey == nil {
+		cfg.Logger.Warn("withdrawn cadres are not erased: set --nik-hash-key-file (the same file on every replica)")
+	}
 	knkv1.RegisterStatsServiceServer(s.grpc, &stats.Service{DB: s.db, Cadres: cadres, Training: train})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -213,6 +250,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if s.httpLis, err = listen(cfg.HTTPAddr, cfg.Limits.MaxHTTPConns); err != nil {
 		return nil, err
+	}
+	if s.certs.IssueRefusal = issueRefusal(cfg.PublicURL, s.grpcLis.Addr(), s.httpLis.Addr()); s.certs.IssueRefusal != "" {
+		cfg.Logger.Warn("certificates will not be issued: " + s.certs.IssueRefusal)
 	}
 	if err := checkPlaintext(s.tls, cfg.AllowPlaintext, s.grpcLis, s.httpLis); err != nil {
 		return nil, err
@@ -233,10 +273,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 // as a gRPC call.
 func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	mux := runtime.NewServeMux(append(s.obs.routeMiddleware(),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		// HTTPBodyMarshaler sends a google.api.HttpBody (the PDF) as it is.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
+		}}),
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
 			if http.CanonicalHeaderKey(key) == "X-Request-Id" {
 				return requestIDKey, true
@@ -262,6 +303,9 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 		knkv1.RegisterForumServiceHandler,
 		knkv1.RegisterEventServiceHandler,
 		knkv1.RegisterStatsServiceHandler,
+		// Last: the mux tries the routes registered last first, and
+		// cadres/{id}:accessLog must not be taken for GetCadre's cadres/{id}.
+		knkv1.RegisterPrivacyServiceHandler,
 	} {
 		if err := register(ctx, mux, s.gwClient); err != nil {
 			return nil, err
@@ -274,6 +318,9 @@ func (s *Server) gateway(ctx context.Context) (http.Handler, error) {
 	if err := mux.HandlePath(http.MethodGet, "/healthz", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		w.Write([]byte("ok\n"))
 	}); err != nil {
+		return nil, err
+	}
+	if err := s.mountVerifyPage(mux); err != nil {
 		return nil, err
 	}
 	return mux, nil
@@ -330,6 +377,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			s.certs.RunExpiry(gctx, s.cfg.ExpiryInterval, log)
 			return nil
 		})
+		g.Go(func() error {
+			s.privacy.RunSweep(gctx, s.cfg.ExpiryInterval, log)
+			return nil
+		})
 	}
 	g.Go(func() error {
 		<-gctx.Done()
@@ -371,6 +422,9 @@ func (s *Server) close() error {
 	}
 	if s.gwLis != nil {
 		s.gwLis.Close()
+	}
+	if s.access != nil {
+		s.access.Close() // after the servers: every answered read's entry is written
 	}
 	if s.db != nil {
 		errs = append(errs, s.db.Close())

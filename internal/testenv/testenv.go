@@ -71,6 +71,7 @@ type Env struct {
 	Forums   knkv1.ForumServiceClient
 	Stats    knkv1.StatsServiceClient
 	Events   knkv1.EventServiceClient
+	Privacy  knkv1.PrivacyServiceClient
 	stop     func()
 	stopOnce sync.Once
 	stopped  chan error
@@ -147,6 +148,7 @@ func start(t testing.TB, path string, f *TLSFiles, edit func(*Config)) *Env {
 	e.Forums = knkv1.NewForumServiceClient(e.Conn)
 	e.Stats = knkv1.NewStatsServiceClient(e.Conn)
 	e.Events = knkv1.NewEventServiceClient(e.Conn)
+	e.Privacy = knkv1.NewPrivacyServiceClient(e.Conn)
 	t.Cleanup(func() { e.Stop(t) })
 	return e
 }

@@ -8,12 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/api"
 	"github.com/knk-id/knk/internal/idn"
+	"github.com/knk-id/knk/internal/text"
 )
 
 // normalize checks a cadre's registration data against DOMAIN.md and returns it in
@@ -23,35 +22,18 @@ import (
 func normalize(in *knkv1.Cadre, now time.Time, minAge int) (*knkv1.Cadre, api.Violations) {
 	var v api.Violations
 	c := &knkv1.Cadre{
-		DisplayName:       strings.TrimSpace(in.GetDisplayName()),
-		Nik:               idn.CleanNIK(in.GetNik()),
-		Email:             strings.TrimSpace(in.GetEmail()),
-		ProvinceCode:      strings.TrimSpace(in.GetProvinceCode()),
-		Regency:           strings.TrimSpace(in.GetRegency()),
-		UnionMemberNumber: strings.TrimSpace(in.GetUnionMemberNumber()),
-		BpjsKpj:           strings.TrimSpace(in.GetBpjsKpj()),
-		Federation:        strings.TrimSpace(in.GetFederation()),
+		Nik:          idn.CleanNIK(in.GetNik()),
+		ProvinceCode: strings.TrimSpace(in.GetProvinceCode()),
+		BpjsKpj:      strings.TrimSpace(in.GetBpjsKpj()),
+		Federation:   strings.TrimSpace(in.GetFederation()),
 		Employer: &knkv1.Employer{
-			Name: strings.TrimSpace(in.GetEmployer().GetName()),
-			Nib:  strings.TrimSpace(in.GetEmployer().GetNib()),
+			Nib: strings.TrimSpace(in.GetEmployer().GetNib()),
 		},
 	}
-	text := func(field, value string, required bool, max int) {
-		switch {
-		case required && value == "":
-			v.Add(field, "is required")
-		case utf8.RuneCountInString(value) > max:
-			v.Add(field, "must be at most "+strconv.Itoa(max)+" characters")
-		case !utf8.ValidString(value):
-			v.Add(field, "must be valid UTF-8 text")
-		case strings.ContainsFunc(value, unicode.IsControl):
-			v.Add(field, "must not contain control characters such as line breaks or tabs")
-		}
-	}
-	text("display_name", c.DisplayName, true, 200)
-	text("regency", c.Regency, false, 100)
-	text("employer.name", c.Employer.Name, false, 200)
-	text("union_member_number", c.UnionMemberNumber, false, 64)
+	c.DisplayName = v.Text("display_name", in.GetDisplayName(), text.Name.Must())
+	c.Regency = v.Text("regency", in.GetRegency(), text.Place)
+	c.Employer.Name = v.Text("employer.name", in.GetEmployer().GetName(), text.Name)
+	c.UnionMemberNumber = v.Text("union_member_number", in.GetUnionMemberNumber(), text.Code)
 
 	if c.Nik == "" {
 		v.Add("nik", "is required")
@@ -85,7 +67,7 @@ func normalize(in *knkv1.Cadre, now time.Time, minAge int) (*knkv1.Cadre, api.Vi
 			c.Phone = e164
 		}
 	}
-	if c.Email != "" {
+	if c.Email = v.Text("email", in.GetEmail(), text.Rule{Max: 254}); c.Email != "" {
 		if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email || len(c.Email) > 254 {
 			v.Add("email", "must be a plain e-mail address such as nama@contoh.co.id")
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/knk-id/knk/internal/idn"
 	"github.com/knk-id/knk/internal/metrics"
 	"github.com/knk-id/knk/internal/topic"
+	"github.com/knk-id/knk/services/access"
 	"github.com/knk-id/knk/services/forum"
 	"github.com/knk-id/knk/services/organization"
 )
@@ -43,6 +44,11 @@ type Service struct {
 	ImportBatch int
 	// Guard limits each key's NIK checks (nil: no limit).
 	Guard *Guard
+	// Access is the access trail every read of personal data is recorded in.
+	Access *access.Log
+	// NIKKey keys the hash that replaces the NIK of an erased cadre; without it
+	// nothing is erased and re-registration is not checked.
+	NIKKey []byte
 }
 
 var _ knkv1.CadreServiceServer = (*Service)(nil)
@@ -100,7 +106,7 @@ func (s *Service) CreateCadre(ctx context.Context, req *knkv1.CreateCadreRequest
 				return err
 			}
 		}
-		ok, err := insert(ctx, tx, c, p.OrgName())
+		ok, err := insert(ctx, tx, c, p.OrgName(), s.nikHash(c.Nik))
 		if err != nil {
 			return err
 		}
@@ -220,6 +226,9 @@ func (s *Service) GetCadre(ctx context.Context, req *knkv1.GetCadreRequest) (*kn
 	if err != nil {
 		return nil, err
 	}
+	if err := s.trail(ctx, "GetCadre", p, c); err != nil {
+		return nil, err
+	}
 	return present(p, c), nil
 }
 
@@ -241,6 +250,9 @@ func (s *Service) LookupCadre(ctx context.Context, req *knkv1.LookupCadreRequest
 		return nil, errNoSuchNIK()
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := s.trail(ctx, "LookupCadre", p, c); err != nil {
 		return nil, err
 	}
 	return present(p, c), nil
@@ -295,6 +307,9 @@ func (s *Service) ListCadres(ctx context.Context, req *knkv1.ListCadresRequest) 
 	if len(cadres) > size {
 		resp.Cadres = cadres[:size]
 		resp.NextPageToken = api.EncodePageToken(id(cadres[size-1].Name), f.province, f.federation, f.state, f.topic)
+	}
+	if err := s.trailPage(ctx, "ListCadres", p, resp.Cadres); err != nil {
+		return nil, err
 	}
 	for _, c := range resp.Cadres {
 		present(p, c)
@@ -408,6 +423,9 @@ func (s *Service) WithdrawCadre(ctx context.Context, req *knkv1.WithdrawCadreReq
 		}
 		cur.State, cur.WithdrawReason, cur.Forum = knkv1.Cadre_STATE_WITHDRAWN, reason, ""
 		if _, _, err := forum.Leave(ctx, tx, cid, knkv1.ForumMembership_END_REASON_WITHDRAWN, p.OrgName(), now); err != nil {
+			return err
+		}
+		if err := markWithdrawn(ctx, tx, cid, now); err != nil {
 			return err
 		}
 		ok, err := update(ctx, tx, cur, now)
@@ -631,13 +649,17 @@ type written struct {
 func (s *Service) writeBatch(ctx context.Context, p auth.Principal, batch []pending) ([]outcome, error) {
 	outcomes := make([]outcome, len(batch))
 	err := s.DB.WriteBulk(ctx, len(batch), func(tx *db.Tx, lo, hi int) error {
+		cadres, hashes := make([]*knkv1.Cadre, 0, hi-lo), make([]string, 0, hi-lo)
+		for _, b := range batch[lo:hi] {
+			cadres, hashes = append(cadres, b.cadre), append(hashes, s.nikHash(b.cadre.Nik))
+		}
+		stored, err := insertMany(ctx, tx, cadres, hashes, p.OrgName())
+		if err != nil {
+			return err
+		}
 		for i := lo; i < hi; i++ {
 			b := batch[i]
-			ok, err := insert(ctx, tx, b.cadre, p.OrgName())
-			if err != nil {
-				return err
-			}
-			if ok {
+			if stored[i-lo] {
 				outcomes[i] = created
 				continue
 			}

@@ -65,22 +65,134 @@ func getByNIK(ctx context.Context, q db.Querier, nik string) (*knkv1.Cadre, erro
 }
 
 // insert stores a new cadre and its cadre.created event. It reports false, and
-// writes nothing, when the NIK is already registered.
-func insert(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, actor string) (bool, error) {
-	now := c.CreateTime.AsTime().UnixMicro()
-	res, err := tx.ExecContext(ctx, `INSERT INTO cadres (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, '', '', ?, ?, 1)
-		ON CONFLICT (nik) DO NOTHING`,
-		id(c.Name), c.Nik, c.DisplayName, c.BirthDate, int32(c.Gender), c.Phone, c.Email,
-		c.ProvinceCode, c.Regency, c.Employer.GetName(), c.Employer.GetNib(), fedID(c.Federation),
-		c.UnionMemberNumber, c.BpjsKpj, int32(knkv1.Cadre_STATE_ACTIVE), now, now)
+// writes nothing, when the NIK is already registered. When nikHash (the keyed
+// hash of the NIK) matches an erased cadre, it records cadre.reregistered too.
+func insert(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, actor, nikHash string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO cadres (`+columns+`) VALUES `+cadreValues+` ON CONFLICT (nik) DO NOTHING`,
+		insertArgs(c)...)
 	if err != nil {
 		return false, err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, err
 	}
-	return true, tx.Event(ctx, "cadre.created", c.Name, actor, c.CreateTime.AsTime())
+	again, err := reregistered(ctx, tx, nikHash)
+	if err != nil {
+		return false, err
+	}
+	return true, createdEvents(ctx, tx, c, actor, again)
+}
+
+// createdEvents records cadre.created for a cadre just stored, and
+// cadre.reregistered after it when its NIK was erased before (again).
+func createdEvents(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, actor string, again bool) error {
+	if err := tx.Event(ctx, "cadre.created", c.Name, actor, c.CreateTime.AsTime()); err != nil || !again {
+		return err
+	}
+	return tx.Event(ctx, "cadre.reregistered", c.Name, actor, c.CreateTime.AsTime())
+}
+
+// cadreValues and insertArgs are one new cadre's row of an INSERT.
+const cadreValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, '', '', ?, ?, 1)`
+
+func insertArgs(c *knkv1.Cadre) []any {
+	now := c.CreateTime.AsTime().UnixMicro()
+	return []any{id(c.Name), c.Nik, c.DisplayName, c.BirthDate, int32(c.Gender), c.Phone, c.Email,
+		c.ProvinceCode, c.Regency, c.Employer.GetName(), c.Employer.GetNib(), fedID(c.Federation),
+		c.UnionMemberNumber, c.BpjsKpj, int32(knkv1.Cadre_STATE_ACTIVE), now, now}
+}
+
+// pgInsertRows is how many rows one INSERT of insertMany carries on PostgreSQL.
+const pgInsertRows = 100
+
+// insertMany stores new cadres like insert (nikHashes[i] is the hash of
+// cs[i]'s NIK) and reports which it stored: a cadre whose NIK is already
+// registered, or repeats the NIK of an earlier one of cs, is not. On PostgreSQL,
+// where each statement is a round trip to the server, pgInsertRows rows go in
+// one statement; on SQLite, inside the process, a cached statement per row is
+// cheapest.
+func insertMany(ctx context.Context, tx *db.Tx, cs []*knkv1.Cadre, nikHashes []string, actor string) ([]bool, error) {
+	stored := make([]bool, 0, len(cs))
+	if tx.Engine() != "postgres" {
+		for i, c := range cs {
+			ok, err := insert(ctx, tx, c, actor, nikHashes[i])
+			if err != nil {
+				return nil, err
+			}
+			stored = append(stored, ok)
+		}
+		return stored, nil
+	}
+	for lo := 0; lo < len(cs); lo += pgInsertRows {
+		chunk, hashes := cs[lo:min(lo+pgInsertRows, len(cs))], nikHashes[lo:min(lo+pgInsertRows, len(cs))]
+		var (
+			q    strings.Builder
+			args = make([]any, 0, 17*len(chunk))
+		)
+		q.WriteString(`INSERT INTO cadres (` + columns + `) VALUES `)
+		for i, c := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(cadreValues)
+			args = append(args, insertArgs(c)...)
+		}
+		q.WriteString(` ON CONFLICT (nik) DO NOTHING RETURNING id`)
+		ids, err := db.All(ctx, tx, scanString, q.String(), args...)
+		if err != nil {
+			return nil, tx.Translate(err)
+		}
+		made := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			made[id] = true
+		}
+		var madeHashes []string
+		for i, c := range chunk {
+			if made[id(c.Name)] {
+				madeHashes = append(madeHashes, hashes[i])
+			}
+		}
+		erased, err := reregisteredAmong(ctx, tx, madeHashes)
+		if err != nil {
+			return nil, err
+		}
+		for i, c := range chunk {
+			ok := made[id(c.Name)]
+			if ok {
+				if err := createdEvents(ctx, tx, c, actor, erased[hashes[i]]); err != nil {
+					return nil, err
+				}
+			}
+			stored = append(stored, ok)
+		}
+	}
+	return stored, nil
+}
+
+func scanString(row db.Scanner) (string, error) {
+	var v string
+	return v, row.Scan(&v)
+}
+
+// reregisteredAmong is reregistered for many NIK hashes in one query: the set
+// of those that match an erased cadre.
+func reregisteredAmong(ctx context.Context, tx *db.Tx, nikHashes []string) (map[string]bool, error) {
+	var args []any
+	for _, h := range nikHashes {
+		if h != "" {
+			args = append(args, h)
+		}
+	}
+	if len(args) == 0 {
+		return nil, nil
+	}
+	found, err := db.All(ctx, tx, scanString, `SELECT DISTINCT nik_hash FROM cadres WHERE nik_hash <> '' AND nik_hash IN (?`+
+		strings.Repeat(", ?", len(args)-1)+`)`, args...)
+	out := make(map[string]bool, len(found))
+	for _, h := range found {
+		out[h] = true
+	}
+	return out, err
 }
 
 // update writes the registration fields, state, certificate and forum of c if its version is still
@@ -254,6 +366,50 @@ func listTransfers(ctx context.Context, q db.Querier, p auth.Principal, state kn
 		query, args = query+` AND state = ?`, append(args, int32(state))
 	}
 	return db.All(ctx, q, scanTransfer, query+` ORDER BY id LIMIT ?`, append(args, limit)...)
+}
+
+func erasable(ctx context.Context, q db.Querier, cutoff time.Time, limit int) ([]string, error) {
+	return db.All(ctx, q, func(row db.Scanner) (string, error) {
+		var cid string
+		err := row.Scan(&cid)
+		return "cadres/" + cid, err
+	}, `SELECT id FROM cadres WHERE withdraw_time > 0 AND erase_time = 0 AND withdraw_time < ?
+		ORDER BY withdraw_time LIMIT ?`, cutoff.UnixMicro(), limit)
+}
+
+// erase empties the personal fields of a withdrawn cadre and puts the keyed hash
+// of its NIK in nik_hash; the nik column, which must stay unique, becomes
+// "erased:{id}". It reports false if the cadre was already erased.
+func erase(ctx context.Context, tx *db.Tx, cadreID, nikHash string, now time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE cadres SET nik = ?, nik_hash = ?, display_name = '', birth_date = '',
+		gender = 0, phone = '', email = '', regency = '', employer_name = '', employer_nib = '',
+		union_member_number = '', bpjs_kpj = '', withdraw_reason = '', erase_time = ?, update_time = ?,
+		version = version + 1 WHERE id = ? AND state = ? AND erase_time = 0`,
+		"erased:"+cadreID, nikHash, now.UnixMicro(), now.UnixMicro(), cadreID, int32(knkv1.Cadre_STATE_WITHDRAWN))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// markWithdrawn records when the cadre was withdrawn, from which the erasure
+// of its personal fields is counted.
+func markWithdrawn(ctx context.Context, tx *db.Tx, cadreID string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE cadres SET withdraw_time = ? WHERE id = ?`, now.UnixMicro(), cadreID)
+	return err
+}
+
+// reregistered reports whether a cadre erased earlier had the NIK whose keyed
+// hash is nikHash: the same person registered again.
+func reregistered(ctx context.Context, tx *db.Tx, nikHash string) (bool, error) {
+	if nikHash == "" {
+		return false, nil
+	}
+	var n int64
+	// nik_hash <> '' lets the engines use the partial index cadres_nik_hash.
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM cadres WHERE nik_hash = ? AND nik_hash <> ''`, nikHash).Scan(&n)
+	return n > 0, err
 }
 
 // displayNames maps the given cadre ids to their names.

@@ -142,3 +142,19 @@ func TestTransferRequest(t *testing.T) {
 		t.Errorf("withdraw: %v %v", out, err)
 	}
 }
+
+// A list filter on a field the caller does not see would tell the field: an
+// inspectorate (which does not see cadres' federations) cannot list by federation.
+func TestFilterOnAHiddenFieldIsRefused(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	w.create(t, w.fed, newCadre(1))
+	_, err := w.Cadres.ListCadres(testenv.Ctx(w.inspector), &knkv1.ListCadresRequest{Federation: "organizations/ksbsi"})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Errorf("inspectorate listing by federation: %v, want PERMISSION_DENIED", err)
+	}
+	list, err := w.Cadres.ListCadres(testenv.Ctx(w.provincial), &knkv1.ListCadresRequest{Federation: "organizations/ksbsi"})
+	if err != nil || len(list.Cadres) != 1 || list.Cadres[0].Federation != "organizations/ksbsi" {
+		t.Errorf("a unit (which sees federations) listing by federation: %v %v", list, err)
+	}
+}

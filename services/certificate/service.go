@@ -27,6 +27,7 @@ import (
 	"github.com/knk-id/knk/internal/topic"
 	"github.com/knk-id/knk/services/cadre"
 	"github.com/knk-id/knk/services/forum"
+	"github.com/knk-id/knk/services/organization"
 )
 
 // Service implements knkv1.CertificateServiceServer.
@@ -38,6 +39,12 @@ type Service struct {
 	Now    func() time.Time
 	// ValidYears is how long a certificate is valid (a programme rule; default 3).
 	ValidYears int
+	// Orgs names the issuer on the page and the PDF.
+	Orgs *organization.Service
+	// PublicURL is the base of the verification links and QR codes (no trailing slash).
+	PublicURL string
+	// IssueRefusal, when set, is why IssueCertificate refuses (FAILED_PRECONDITION).
+	IssueRefusal string
 }
 
 var _ knkv1.CertificateServiceServer = (*Service)(nil)
@@ -101,6 +108,9 @@ func canIssue(p auth.Principal, province string) error {
 // IssueCertificate certifies a cadre who passed all four topics, and in the same
 // transaction makes them a member of their province's Forum KNK.
 func (s *Service) IssueCertificate(ctx context.Context, req *knkv1.IssueCertificateRequest) (*knkv1.Certificate, error) {
+	if s.IssueRefusal != "" {
+		return nil, api.Error(codes.FailedPrecondition, "PUBLIC_URL_NOT_SET", s.IssueRefusal)
+	}
 	p, _ := auth.FromContext(ctx)
 	rid := req.GetRequestId()
 	if len(rid) > 128 {

@@ -121,24 +121,19 @@ func (s *Service) WatchEvents(req *knkv1.WatchEventsRequest, stream grpc.ServerS
 
 // list reads up to limit events with a sequence above after, in sequence order.
 func (s *Service) list(ctx context.Context, after int64, limit int) ([]*knkv1.Event, error) {
-	rows, err := s.DB.QueryContext(ctx,
+	return db.All(ctx, s.DB, scan,
 		`SELECT sequence, type, resource, actor, create_time FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?`,
 		after, limit)
-	if err != nil {
+}
+
+func scan(row db.Scanner) (*knkv1.Event, error) {
+	var (
+		e  knkv1.Event
+		ct int64
+	)
+	if err := row.Scan(&e.Sequence, &e.Type, &e.Resource, &e.Actor, &ct); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*knkv1.Event
-	for rows.Next() {
-		var (
-			e  knkv1.Event
-			ct int64
-		)
-		if err := rows.Scan(&e.Sequence, &e.Type, &e.Resource, &e.Actor, &ct); err != nil {
-			return nil, err
-		}
-		e.CreateTime = timestamppb.New(time.UnixMicro(ct))
-		out = append(out, &e)
-	}
-	return out, rows.Err()
+	e.CreateTime = timestamppb.New(time.UnixMicro(ct))
+	return &e, nil
 }

@@ -3,7 +3,10 @@ package forum
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
 	"github.com/knk-id/knk/internal/db"
@@ -72,4 +75,30 @@ func Move(ctx context.Context, tx *db.Tx, cadreID, province, actor string, now t
 func ActiveByProvince(ctx context.Context, q db.Querier) (map[string]int64, error) {
 	return db.Counts(ctx, q, `SELECT province_code, COUNT(*) FROM forum_memberships WHERE state = ? GROUP BY province_code`,
 		int32(knkv1.ForumMembership_STATE_ACTIVE))
+}
+
+// ForCadre returns every forum membership of the cadre (cadres/{id}), oldest
+// first (for a data-subject export).
+func ForCadre(ctx context.Context, q db.Querier, cadre string) ([]*knkv1.ForumMembership, error) {
+	cid := strings.TrimPrefix(cadre, "cadres/")
+	return db.All(ctx, q, func(row db.Scanner) (*knkv1.ForumMembership, error) {
+		var (
+			province, cert string
+			st, reason     int32
+			join, end      int64
+		)
+		if err := row.Scan(&province, &cert, &st, &join, &end, &reason); err != nil {
+			return nil, err
+		}
+		m := &knkv1.ForumMembership{
+			Name: memberName(province, cid), Cadre: cadre, Certificate: cert,
+			State: knkv1.ForumMembership_State(st), JoinTime: timestamppb.New(time.UnixMicro(join)),
+			EndReason: knkv1.ForumMembership_EndReason(reason),
+		}
+		if end != 0 {
+			m.EndTime = timestamppb.New(time.UnixMicro(end))
+		}
+		return m, nil
+	}, `SELECT province_code, certificate, state, join_time, end_time, end_reason FROM forum_memberships
+		WHERE cadre_id = ? ORDER BY id`, cid)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/knk-id/knk/internal/auth"
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/idn"
+	"github.com/knk-id/knk/internal/text"
 )
 
 // Service implements knkv1.OrganizationServiceServer.
@@ -57,9 +58,7 @@ func (s *Service) CreateOrganization(ctx context.Context, req *knkv1.CreateOrgan
 	if _, ok := knkv1.Organization_Kind_name[int32(org.GetKind())]; !ok || org.GetKind() == knkv1.Organization_KIND_UNSPECIFIED {
 		v.Add("organization.kind", "must be one of KIND_ADMIN, KIND_FEDERATION, KIND_TRAINING_UNIT, KIND_INSPECTORATE")
 	}
-	if strings.TrimSpace(org.GetDisplayName()) == "" {
-		v.Add("organization.display_name", "is required")
-	}
+	displayName := v.Text("organization.display_name", org.GetDisplayName(), text.Name.Must())
 	if p := org.GetProvinceCode(); p != "" && !idn.ValidProvince(p) {
 		v.Add("organization.province_code", "is not one of the 38 province codes (empty means national)")
 	}
@@ -72,7 +71,7 @@ func (s *Service) CreateOrganization(ctx context.Context, req *knkv1.CreateOrgan
 	out := &knkv1.Organization{
 		Name:         "organizations/" + req.GetOrganizationId(),
 		Kind:         org.GetKind(),
-		DisplayName:  strings.TrimSpace(org.GetDisplayName()),
+		DisplayName:  displayName,
 		ProvinceCode: org.GetProvinceCode(),
 		CreateTime:   timestamppb.New(s.Now().Truncate(time.Microsecond)),
 	}

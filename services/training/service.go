@@ -23,6 +23,7 @@ import (
 	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/disclosure"
 	"github.com/knk-id/knk/internal/idn"
+	"github.com/knk-id/knk/internal/text"
 	"github.com/knk-id/knk/internal/topic"
 	"github.com/knk-id/knk/services/cadre"
 	"github.com/knk-id/knk/services/organization"
@@ -45,12 +46,21 @@ func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microseco
 
 func precondition(reason, msg string) error { return api.Error(codes.FailedPrecondition, reason, msg) }
 
-// check validates a session's own fields; violations name fields relative to it.
-func check(in *knkv1.Session) api.Violations {
+// Sessions are dated from 2014, the year of the KNK guidelines (Kepmenakertrans
+// No. 257 of 2014), up to MaxAhead after now.
+var (
+	earliestSession = time.Date(2014, 1, 1, 0, 0, 0, 0, time.UTC)
+	// MaxAhead is how far ahead a session may be scheduled.
+	MaxAhead = 2 * 365 * 24 * time.Hour
+)
+
+// check validates a session's own fields and stores its title and venue in
+// normalised form; violations name fields relative to it.
+func check(in *knkv1.Session, now time.Time) api.Violations {
 	var v api.Violations
-	if t := strings.TrimSpace(in.GetTitle()); t == "" || len(t) > 200 {
-		v.Add("title", "is required, at most 200 characters")
-	}
+	in.Title = v.Text("title", in.GetTitle(), text.Name.Must())
+	venue := strings.TrimSpace(in.GetVenue())
+	in.Venue = v.Text("venue", in.GetVenue(), text.Name)
 	if len(in.GetTopics()) == 0 {
 		v.Add("topics", "needs at least one topic: TOPIC_K3, TOPIC_PKWT, TOPIC_WAGE_SCALE or TOPIC_SOCIAL_SECURITY")
 	}
@@ -64,22 +74,26 @@ func check(in *knkv1.Session) api.Violations {
 	}
 	switch in.GetMode() {
 	case knkv1.Session_MODE_IN_PERSON:
-		if strings.TrimSpace(in.GetVenue()) == "" {
+		if venue == "" {
 			v.Add("venue", "is required for an in-person session")
 		}
 	case knkv1.Session_MODE_ONLINE:
 	default:
 		v.Add("mode", "must be MODE_IN_PERSON or MODE_ONLINE")
 	}
-	if len(in.GetVenue()) > 200 {
-		v.Add("venue", "must be at most 200 characters")
-	}
-	switch {
-	case in.GetStartTime() == nil:
+	latest := now.Add(MaxAhead)
+	window := "must lie between " + earliestSession.Format(time.DateOnly) + " and " + latest.Format(time.DateOnly) +
+		" (sessions are dated from 2014, the year of the KNK guidelines, to at most two years ahead)"
+	switch start, end := in.GetStartTime(), in.GetEndTime(); {
+	case start == nil:
 		v.Add("start_time", "is required")
-	case in.GetEndTime() == nil:
+	case end == nil:
 		v.Add("end_time", "is required")
-	case !in.GetStartTime().AsTime().Before(in.GetEndTime().AsTime()):
+	case !start.IsValid() || start.AsTime().Before(earliestSession) || start.AsTime().After(latest):
+		v.Add("start_time", window)
+	case !end.IsValid() || end.AsTime().After(latest):
+		v.Add("end_time", window)
+	case !start.AsTime().Before(end.AsTime()):
 		v.Add("end_time", "must be after start_time")
 	}
 	if c := in.GetCapacity(); c < 1 || c > 10000 {
@@ -109,7 +123,10 @@ func parseName(field, name string) (string, error) {
 func (s *Service) CreateSession(ctx context.Context, req *knkv1.CreateSessionRequest) (*knkv1.Session, error) {
 	p, _ := auth.FromContext(ctx)
 	in := req.GetSession()
-	v := check(in)
+	if in == nil {
+		in = &knkv1.Session{}
+	}
+	v := check(in, s.now())
 	organizer := strings.TrimSpace(in.GetOrganizer())
 	if organizer != "" && !strings.HasPrefix(organizer, "organizations/") {
 		organizer = "organizations/" + organizer
@@ -149,8 +166,8 @@ func (s *Service) CreateSession(ctx context.Context, req *knkv1.CreateSessionReq
 	now := s.now()
 	out := &knkv1.Session{
 		Name: "sessions/" + ulid.Make().String(), Organizer: organizer,
-		Title: strings.TrimSpace(in.GetTitle()), Topics: topic.List(topic.Bits(in.GetTopics())),
-		ProvinceCode: in.GetProvinceCode(), Venue: strings.TrimSpace(in.GetVenue()), Mode: in.GetMode(),
+		Title: in.GetTitle(), Topics: topic.List(topic.Bits(in.GetTopics())),
+		ProvinceCode: in.GetProvinceCode(), Venue: in.GetVenue(), Mode: in.GetMode(),
 		StartTime: truncate(in.GetStartTime()), EndTime: truncate(in.GetEndTime()), Capacity: in.GetCapacity(),
 		State: knkv1.Session_STATE_SCHEDULED, CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now), Etag: "1",
 	}
@@ -273,14 +290,14 @@ func (s *Service) UpdateSession(ctx context.Context, req *knkv1.UpdateSessionReq
 		for _, path := range paths {
 			switch path {
 			case "title":
-				next.Title = strings.TrimSpace(in.GetTitle())
+				next.Title = in.GetTitle()
 			case "topics":
 				next.Topics = topic.List(topic.Bits(in.GetTopics()))
 				if len(in.GetTopics()) > 0 && len(next.Topics) == 0 {
 					next.Topics = in.GetTopics() // let check name the bad value
 				}
 			case "venue":
-				next.Venue = strings.TrimSpace(in.GetVenue())
+				next.Venue = in.GetVenue()
 			case "mode":
 				next.Mode = in.GetMode()
 			case "start_time":
@@ -291,7 +308,7 @@ func (s *Service) UpdateSession(ctx context.Context, req *knkv1.UpdateSessionReq
 				next.Capacity = in.GetCapacity()
 			}
 		}
-		v := check(next)
+		v := check(next, now)
 		for _, fv := range v {
 			fv.Field = "session." + fv.Field
 		}

@@ -115,6 +115,18 @@ func TestCreateSessionRejectsBadInput(t *testing.T) {
 		{"no start", func(s *knkv1.Session) { s.StartTime = nil }, "session.start_time"},
 		{"end before start", func(s *knkv1.Session) { s.EndTime = timestamppb.New(day.Add(-time.Hour)) }, "session.end_time"},
 		{"zero capacity", func(s *knkv1.Session) { s.Capacity = 0 }, "session.capacity"},
+		{"year 0001", func(s *knkv1.Session) {
+			s.StartTime, s.EndTime = timestamppb.New(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)), timestamppb.New(day)
+		}, "session.start_time"},
+		{"before 2014", func(s *knkv1.Session) {
+			s.StartTime = timestamppb.New(time.Date(2013, 12, 31, 23, 0, 0, 0, time.UTC))
+		}, "session.start_time"},
+		{"more than two years ahead", func(s *knkv1.Session) {
+			s.StartTime, s.EndTime = timestamppb.New(w.Clock.Now().AddDate(2, 0, 2)), timestamppb.New(w.Clock.Now().AddDate(2, 0, 3))
+		}, "session.start_time"},
+		{"ending in year 9999", func(s *knkv1.Session) {
+			s.EndTime = timestamppb.New(time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC))
+		}, "session.end_time"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

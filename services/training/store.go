@@ -2,6 +2,7 @@ package training
 
 import (
 	"context"
+	"database/sql"
 	"strconv"
 	"strings"
 	"time"
@@ -122,10 +123,22 @@ func list(ctx context.Context, q db.Querier, f sessionFilter, afterStart int64, 
 // among those that scope (a condition over cadre_id, with its args) keeps.
 func enrollments(ctx context.Context, q db.Querier, session, afterCadre string, limit int, scope string, scopeArgs ...any) ([]*knkv1.Enrollment, error) {
 	args := append(append([]any{session, afterCadre}, scopeArgs...), limit)
-	rows, err := q.QueryContext(ctx, `SELECT e.cadre_id, e.attended, e.create_time, sc.topic, sc.score
+	return scanEnrollments(q.QueryContext(ctx, `SELECT e.session_id, e.cadre_id, e.attended, e.create_time, sc.topic, sc.score
 		FROM (SELECT * FROM enrollments WHERE session_id = ? AND cadre_id > ? AND `+scope+` ORDER BY cadre_id LIMIT ?) e
 		LEFT JOIN scores sc ON sc.session_id = e.session_id AND sc.cadre_id = e.cadre_id
-		ORDER BY e.cadre_id, sc.topic`, args...)
+		ORDER BY e.cadre_id, sc.topic`, args...))
+}
+
+// cadreEnrollments returns every enrolment of a cadre with its scores, by session.
+func cadreEnrollments(ctx context.Context, q db.Querier, cadreID string) ([]*knkv1.Enrollment, error) {
+	return scanEnrollments(q.QueryContext(ctx, `SELECT e.session_id, e.cadre_id, e.attended, e.create_time, sc.topic, sc.score
+		FROM enrollments e LEFT JOIN scores sc ON sc.session_id = e.session_id AND sc.cadre_id = e.cadre_id
+		WHERE e.cadre_id = ? ORDER BY e.session_id, sc.topic`, cadreID))
+}
+
+// scanEnrollments reads rows of (session, cadre, attended, create time, topic,
+// score), one per score and grouped by enrolment, into enrolments.
+func scanEnrollments(rows *sql.Rows, err error) ([]*knkv1.Enrollment, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -133,20 +146,18 @@ func enrollments(ctx context.Context, q db.Querier, session, afterCadre string, 
 	var out []*knkv1.Enrollment
 	for rows.Next() {
 		var (
-			cadreID       string
-			attended      bool
-			ct            int64
-			topicN, score *int64
+			session, cadreID string
+			attended         bool
+			ct               int64
+			topicN, score    *int64
 		)
-		if err := rows.Scan(&cadreID, &attended, &ct, &topicN, &score); err != nil {
+		if err := rows.Scan(&session, &cadreID, &attended, &ct, &topicN, &score); err != nil {
 			return nil, err
 		}
-		if len(out) == 0 || out[len(out)-1].Cadre != "cadres/"+cadreID {
-			out = append(out, &knkv1.Enrollment{
-				Name:  "sessions/" + session + "/enrollments/" + cadreID,
-				Cadre: "cadres/" + cadreID, Attended: attended, CreateTime: stamp(ct),
-				Scores: map[string]int32{},
-			})
+		name := "sessions/" + session + "/enrollments/" + cadreID
+		if len(out) == 0 || out[len(out)-1].Name != name {
+			out = append(out, &knkv1.Enrollment{Name: name, Cadre: "cadres/" + cadreID, Attended: attended,
+				CreateTime: stamp(ct), Scores: map[string]int32{}})
 		}
 		if topicN != nil {
 			out[len(out)-1].Scores[knkv1.Topic(*topicN).String()] = int32(*score)

@@ -8,6 +8,7 @@ package knkv1
 
 import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -1221,11 +1222,57 @@ func (x *ResignCertificatesResponse) GetNewKeyId() string {
 	return ""
 }
 
+// GetCertificatePdfRequest is the request of GetCertificatePdf.
+type GetCertificatePdfRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// certificates/{number}
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCertificatePdfRequest) Reset() {
+	*x = GetCertificatePdfRequest{}
+	mi := &file_knk_v1_certificate_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCertificatePdfRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCertificatePdfRequest) ProtoMessage() {}
+
+func (x *GetCertificatePdfRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_knk_v1_certificate_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCertificatePdfRequest.ProtoReflect.Descriptor instead.
+func (*GetCertificatePdfRequest) Descriptor() ([]byte, []int) {
+	return file_knk_v1_certificate_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetCertificatePdfRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 var File_knk_v1_certificate_proto protoreflect.FileDescriptor
 
 const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\n" +
-	"\x18knk/v1/certificate.proto\x12\x06knk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13knk/v1/common.proto\"\xb2\x05\n" +
+	"\x18knk/v1/certificate.proto\x12\x06knk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13knk/v1/common.proto\"\xb2\x05\n" +
 	"\vCertificate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x14\n" +
 	"\x05cadre\x18\x02 \x01(\tR\x05cadre\x12\x1f\n" +
@@ -1329,7 +1376,10 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\bresigned\x18\x01 \x01(\x05R\bresigned\x12\x1c\n" +
 	"\tremaining\x18\x02 \x01(\x03R\tremaining\x12\x1c\n" +
 	"\n" +
-	"new_key_id\x18\x03 \x01(\tR\bnewKeyId2\xa4\t\n" +
+	"new_key_id\x18\x03 \x01(\tR\bnewKeyId\"3\n" +
+	"\x18GetCertificatePdfRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name2\x98\n" +
+	"\n" +
 	"\x12CertificateService\x12e\n" +
 	"\x10IssueCertificate\x12\x1f.knk.v1.IssueCertificateRequest\x1a\x13.knk.v1.Certificate\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/certificates\x12g\n" +
 	"\x0eGetCertificate\x12\x1d.knk.v1.GetCertificateRequest\x1a\x13.knk.v1.Certificate\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=certificates/*}\x12o\n" +
@@ -1341,7 +1391,8 @@ const file_knk_v1_certificate_proto_rawDesc = "" +
 	"\x12\b/v1/keys\x12c\n" +
 	"\x10RotateSigningKey\x12\x1f.knk.v1.RotateSigningKeyRequest\x1a\x12.knk.v1.SigningKey\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/keys:rotate\x12l\n" +
 	"\x10RevokeSigningKey\x12\x1f.knk.v1.RevokeSigningKeyRequest\x1a\x12.knk.v1.SigningKey\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/keys/{key_id}:revoke\x12\x8c\x01\n" +
-	"\x12ResignCertificates\x12!.knk.v1.ResignCertificatesRequest\x1a\".knk.v1.ResignCertificatesResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/keys/{key_id}:resignCertificatesB(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
+	"\x12ResignCertificates\x12!.knk.v1.ResignCertificatesRequest\x1a\".knk.v1.ResignCertificatesResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/keys/{key_id}:resignCertificates\x12r\n" +
+	"\x11GetCertificatePdf\x12 .knk.v1.GetCertificatePdfRequest\x1a\x14.google.api.HttpBody\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=certificates/*}:pdfB(Z&github.com/knk-id/knk/gen/knk/v1;knkv1b\x06proto3"
 
 var (
 	file_knk_v1_certificate_proto_rawDescOnce sync.Once
@@ -1356,7 +1407,7 @@ func file_knk_v1_certificate_proto_rawDescGZIP() []byte {
 }
 
 var file_knk_v1_certificate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_knk_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_knk_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_knk_v1_certificate_proto_goTypes = []any{
 	(Certificate_State)(0),                 // 0: knk.v1.Certificate.State
 	(*Certificate)(nil),                    // 1: knk.v1.Certificate
@@ -1375,27 +1426,29 @@ var file_knk_v1_certificate_proto_goTypes = []any{
 	(*RevokeSigningKeyRequest)(nil),        // 14: knk.v1.RevokeSigningKeyRequest
 	(*ResignCertificatesRequest)(nil),      // 15: knk.v1.ResignCertificatesRequest
 	(*ResignCertificatesResponse)(nil),     // 16: knk.v1.ResignCertificatesResponse
-	(Topic)(0),                             // 17: knk.v1.Topic
-	(*timestamppb.Timestamp)(nil),          // 18: google.protobuf.Timestamp
+	(*GetCertificatePdfRequest)(nil),       // 17: knk.v1.GetCertificatePdfRequest
+	(Topic)(0),                             // 18: knk.v1.Topic
+	(*timestamppb.Timestamp)(nil),          // 19: google.protobuf.Timestamp
+	(*httpbody.HttpBody)(nil),              // 20: google.api.HttpBody
 }
 var file_knk_v1_certificate_proto_depIdxs = []int32{
-	17, // 0: knk.v1.Certificate.topics:type_name -> knk.v1.Topic
-	18, // 1: knk.v1.Certificate.issue_time:type_name -> google.protobuf.Timestamp
-	18, // 2: knk.v1.Certificate.expire_time:type_name -> google.protobuf.Timestamp
+	18, // 0: knk.v1.Certificate.topics:type_name -> knk.v1.Topic
+	19, // 1: knk.v1.Certificate.issue_time:type_name -> google.protobuf.Timestamp
+	19, // 2: knk.v1.Certificate.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: knk.v1.Certificate.state:type_name -> knk.v1.Certificate.State
-	18, // 4: knk.v1.Certificate.revoke_time:type_name -> google.protobuf.Timestamp
+	19, // 4: knk.v1.Certificate.revoke_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: knk.v1.ListCertificatesRequest.state:type_name -> knk.v1.Certificate.State
 	1,  // 6: knk.v1.ListCertificatesResponse.certificates:type_name -> knk.v1.Certificate
 	0,  // 7: knk.v1.VerifyCertificateResponse.state:type_name -> knk.v1.Certificate.State
-	17, // 8: knk.v1.VerifyCertificateResponse.topics:type_name -> knk.v1.Topic
-	18, // 9: knk.v1.VerifyCertificateResponse.issue_time:type_name -> google.protobuf.Timestamp
-	18, // 10: knk.v1.VerifyCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
-	18, // 11: knk.v1.VerifyCertificateResponse.revoke_time:type_name -> google.protobuf.Timestamp
-	18, // 12: knk.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
-	18, // 13: knk.v1.SigningKey.revoke_time:type_name -> google.protobuf.Timestamp
-	18, // 14: knk.v1.SigningKey.revoked_from:type_name -> google.protobuf.Timestamp
+	18, // 8: knk.v1.VerifyCertificateResponse.topics:type_name -> knk.v1.Topic
+	19, // 9: knk.v1.VerifyCertificateResponse.issue_time:type_name -> google.protobuf.Timestamp
+	19, // 10: knk.v1.VerifyCertificateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 11: knk.v1.VerifyCertificateResponse.revoke_time:type_name -> google.protobuf.Timestamp
+	19, // 12: knk.v1.SigningKey.create_time:type_name -> google.protobuf.Timestamp
+	19, // 13: knk.v1.SigningKey.revoke_time:type_name -> google.protobuf.Timestamp
+	19, // 14: knk.v1.SigningKey.revoked_from:type_name -> google.protobuf.Timestamp
 	11, // 15: knk.v1.ListSigningKeysResponse.keys:type_name -> knk.v1.SigningKey
-	18, // 16: knk.v1.RevokeSigningKeyRequest.revoked_from:type_name -> google.protobuf.Timestamp
+	19, // 16: knk.v1.RevokeSigningKeyRequest.revoked_from:type_name -> google.protobuf.Timestamp
 	2,  // 17: knk.v1.CertificateService.IssueCertificate:input_type -> knk.v1.IssueCertificateRequest
 	3,  // 18: knk.v1.CertificateService.GetCertificate:input_type -> knk.v1.GetCertificateRequest
 	4,  // 19: knk.v1.CertificateService.ListCertificates:input_type -> knk.v1.ListCertificatesRequest
@@ -1406,18 +1459,20 @@ var file_knk_v1_certificate_proto_depIdxs = []int32{
 	13, // 24: knk.v1.CertificateService.RotateSigningKey:input_type -> knk.v1.RotateSigningKeyRequest
 	14, // 25: knk.v1.CertificateService.RevokeSigningKey:input_type -> knk.v1.RevokeSigningKeyRequest
 	15, // 26: knk.v1.CertificateService.ResignCertificates:input_type -> knk.v1.ResignCertificatesRequest
-	1,  // 27: knk.v1.CertificateService.IssueCertificate:output_type -> knk.v1.Certificate
-	1,  // 28: knk.v1.CertificateService.GetCertificate:output_type -> knk.v1.Certificate
-	5,  // 29: knk.v1.CertificateService.ListCertificates:output_type -> knk.v1.ListCertificatesResponse
-	1,  // 30: knk.v1.CertificateService.RevokeCertificate:output_type -> knk.v1.Certificate
-	9,  // 31: knk.v1.CertificateService.VerifyCertificate:output_type -> knk.v1.VerifyCertificateResponse
-	9,  // 32: knk.v1.CertificateService.VerifyCertificateByCode:output_type -> knk.v1.VerifyCertificateResponse
-	12, // 33: knk.v1.CertificateService.ListSigningKeys:output_type -> knk.v1.ListSigningKeysResponse
-	11, // 34: knk.v1.CertificateService.RotateSigningKey:output_type -> knk.v1.SigningKey
-	11, // 35: knk.v1.CertificateService.RevokeSigningKey:output_type -> knk.v1.SigningKey
-	16, // 36: knk.v1.CertificateService.ResignCertificates:output_type -> knk.v1.ResignCertificatesResponse
-	27, // [27:37] is the sub-list for method output_type
-	17, // [17:27] is the sub-list for method input_type
+	17, // 27: knk.v1.CertificateService.GetCertificatePdf:input_type -> knk.v1.GetCertificatePdfRequest
+	1,  // 28: knk.v1.CertificateService.IssueCertificate:output_type -> knk.v1.Certificate
+	1,  // 29: knk.v1.CertificateService.GetCertificate:output_type -> knk.v1.Certificate
+	5,  // 30: knk.v1.CertificateService.ListCertificates:output_type -> knk.v1.ListCertificatesResponse
+	1,  // 31: knk.v1.CertificateService.RevokeCertificate:output_type -> knk.v1.Certificate
+	9,  // 32: knk.v1.CertificateService.VerifyCertificate:output_type -> knk.v1.VerifyCertificateResponse
+	9,  // 33: knk.v1.CertificateService.VerifyCertificateByCode:output_type -> knk.v1.VerifyCertificateResponse
+	12, // 34: knk.v1.CertificateService.ListSigningKeys:output_type -> knk.v1.ListSigningKeysResponse
+	11, // 35: knk.v1.CertificateService.RotateSigningKey:output_type -> knk.v1.SigningKey
+	11, // 36: knk.v1.CertificateService.RevokeSigningKey:output_type -> knk.v1.SigningKey
+	16, // 37: knk.v1.CertificateService.ResignCertificates:output_type -> knk.v1.ResignCertificatesResponse
+	20, // 38: knk.v1.CertificateService.GetCertificatePdf:output_type -> google.api.HttpBody
+	28, // [28:39] is the sub-list for method output_type
+	17, // [17:28] is the sub-list for method input_type
 	17, // [17:17] is the sub-list for extension type_name
 	17, // [17:17] is the sub-list for extension extendee
 	0,  // [0:17] is the sub-list for field type_name
@@ -1436,7 +1491,7 @@ func file_knk_v1_certificate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_knk_v1_certificate_proto_rawDesc), len(file_knk_v1_certificate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

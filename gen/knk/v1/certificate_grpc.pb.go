@@ -8,6 +8,7 @@ package knkv1
 
 import (
 	context "context"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -29,6 +30,7 @@ const (
 	CertificateService_RotateSigningKey_FullMethodName        = "/knk.v1.CertificateService/RotateSigningKey"
 	CertificateService_RevokeSigningKey_FullMethodName        = "/knk.v1.CertificateService/RevokeSigningKey"
 	CertificateService_ResignCertificates_FullMethodName      = "/knk.v1.CertificateService/ResignCertificates"
+	CertificateService_GetCertificatePdf_FullMethodName       = "/knk.v1.CertificateService/GetCertificatePdf"
 )
 
 // CertificateServiceClient is the client API for CertificateService service.
@@ -73,6 +75,11 @@ type CertificateServiceClient interface {
 	// certificates that a revoked key signed at or after its revoked_from (admin
 	// only); call it until remaining is 0.
 	ResignCertificates(ctx context.Context, in *ResignCertificatesRequest, opts ...grpc.CallOption) (*ResignCertificatesResponse, error)
+	// GetCertificatePdf returns the printable certificate (application/pdf, A4
+	// landscape, Bahasa Indonesia, with the QR code of its verification page), for
+	// admin, the issuing unit, the cadre's federation and the province's
+	// inspectorate. A revoked certificate is FAILED_PRECONDITION.
+	GetCertificatePdf(ctx context.Context, in *GetCertificatePdfRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error)
 }
 
 type certificateServiceClient struct {
@@ -183,6 +190,16 @@ func (c *certificateServiceClient) ResignCertificates(ctx context.Context, in *R
 	return out, nil
 }
 
+func (c *certificateServiceClient) GetCertificatePdf(ctx context.Context, in *GetCertificatePdfRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(httpbody.HttpBody)
+	err := c.cc.Invoke(ctx, CertificateService_GetCertificatePdf_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CertificateServiceServer is the server API for CertificateService service.
 // All implementations must embed UnimplementedCertificateServiceServer
 // for forward compatibility.
@@ -225,6 +242,11 @@ type CertificateServiceServer interface {
 	// certificates that a revoked key signed at or after its revoked_from (admin
 	// only); call it until remaining is 0.
 	ResignCertificates(context.Context, *ResignCertificatesRequest) (*ResignCertificatesResponse, error)
+	// GetCertificatePdf returns the printable certificate (application/pdf, A4
+	// landscape, Bahasa Indonesia, with the QR code of its verification page), for
+	// admin, the issuing unit, the cadre's federation and the province's
+	// inspectorate. A revoked certificate is FAILED_PRECONDITION.
+	GetCertificatePdf(context.Context, *GetCertificatePdfRequest) (*httpbody.HttpBody, error)
 	mustEmbedUnimplementedCertificateServiceServer()
 }
 
@@ -264,6 +286,9 @@ func (UnimplementedCertificateServiceServer) RevokeSigningKey(context.Context, *
 }
 func (UnimplementedCertificateServiceServer) ResignCertificates(context.Context, *ResignCertificatesRequest) (*ResignCertificatesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResignCertificates not implemented")
+}
+func (UnimplementedCertificateServiceServer) GetCertificatePdf(context.Context, *GetCertificatePdfRequest) (*httpbody.HttpBody, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCertificatePdf not implemented")
 }
 func (UnimplementedCertificateServiceServer) mustEmbedUnimplementedCertificateServiceServer() {}
 func (UnimplementedCertificateServiceServer) testEmbeddedByValue()                            {}
@@ -466,6 +491,24 @@ func _CertificateService_ResignCertificates_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateService_GetCertificatePdf_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCertificatePdfRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).GetCertificatePdf(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_GetCertificatePdf_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).GetCertificatePdf(ctx, req.(*GetCertificatePdfRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CertificateService_ServiceDesc is the grpc.ServiceDesc for CertificateService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -512,6 +555,10 @@ var CertificateService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResignCertificates",
 			Handler:    _CertificateService_ResignCertificates_Handler,
+		},
+		{
+			MethodName: "GetCertificatePdf",
+			Handler:    _CertificateService_GetCertificatePdf_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
