@@ -194,8 +194,15 @@ func (l *capListener) oldestSilent() *capConn {
 // trackIdle is the REST server's ConnState hook: a keep-alive connection
 // waiting for its next request may give its place to a new one.
 func trackIdle(c net.Conn, state http.ConnState) {
-	if cc, ok := c.(*capConn); ok {
-		cc.idle.Store(state == http.StateIdle)
+	cc, ok := c.(*capConn)
+	if !ok {
+		return
+	}
+	cc.idle.Store(state == http.StateIdle)
+	if state == http.StateIdle { // an Accept waiting for a place may take this one
+		cc.l.mu.Lock()
+		cc.l.freed.Signal()
+		cc.l.mu.Unlock()
 	}
 }
 
