@@ -44,7 +44,7 @@ type result struct {
 
 // measure calls op from workers goroutines for a warm-up (a fifth of d, at most
 // a second; not counted) and then for d, and reports the calls that started
-// in the measured window. It stops early when an op returns errExhausted. Any
+// in the measured window (stretched when a worker had none in it). It stops early when an op returns errExhausted. Any
 // other error stops the measurement and is returned; UNIMPLEMENTED becomes
 // errNotImplemented.
 func measure(ctx context.Context, workers int, d time.Duration, op func(context.Context) error) (result, error) {
@@ -69,7 +69,11 @@ func measure(ctx context.Context, workers int, d time.Duration, op func(context.
 		wg.Go(func() {
 			for ctx.Err() == nil && !exhausted.Load() {
 				t0 := time.Now()
-				if !t0.Before(until) {
+				// Past the window a worker stops, unless none of its calls started in
+				// it (on a slow, loaded machine a call may outlast a short window):
+				// then one more call is made and the window stretched to its end.
+				late := !t0.Before(until)
+				if late && len(lat[w]) > 0 {
 					return
 				}
 				err := op(ctx)
@@ -77,6 +81,14 @@ func measure(ctx context.Context, workers int, d time.Duration, op func(context.
 				case err == nil:
 					if !t0.Before(from) {
 						lat[w] = append(lat[w], time.Since(t0))
+					}
+					if late {
+						endMu.Lock()
+						if now := time.Now(); now.After(end) {
+							end = now
+						}
+						endMu.Unlock()
+						return
 					}
 				case errors.Is(err, errExhausted):
 					if !exhausted.Swap(true) {

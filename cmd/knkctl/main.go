@@ -59,6 +59,7 @@ type cli struct {
 	Transfers transfersCmd `cmd:"" help:"Ask for, list, approve and reject transfers of cadres between federations."`
 
 	Bootstrap    bootstrapCmd    `cmd:"" help:"Create the admin organization and its first key directly in the database; prints only the secret."`
+	Stats        statsCmd        `cmd:"" help:"Check the statistics counters against the base tables."`
 	Backup       backupCmd       `cmd:"" help:"Copy a SQLite store to a file while knkd keeps running (consistent, checked, 0600)."`
 	Restore      restoreCmd      `cmd:"" help:"Write a backup back as a SQLite store at a path that does not exist yet."`
 	Rekey        rekeyCmd        `cmd:"" help:"Encrypt the stored signing keys under a new key-encryption key (knkd stopped; then start every knkd with the new file)."`

@@ -62,6 +62,7 @@ type cli struct {
 
 	AccessLogRetention time.Duration `name:"access-log-retention" group:"personal data" help:"How long entries of the access trail are kept (default 2 years)." default:"17520h" env:"KNK_ACCESS_LOG_RETENTION"`
 	EraseAfter         time.Duration `name:"erase-withdrawn-after" group:"personal data" help:"How long after withdrawal a cadre's personal data is erased (default 5 years)." default:"43800h" env:"KNK_ERASE_WITHDRAWN_AFTER"`
+	AccessLogSync      bool          `name:"access-log-sync" group:"personal data" help:"Answer a read of personal data only once its access-log entry is on disk (slower reads; no entry lost even in a crash)." env:"KNK_ACCESS_LOG_SYNC"`
 	NIKHashKeyFile     string        `name:"nik-hash-key-file" group:"personal data" help:"File with the key (32+ bytes) of the hash that replaces erased NIKs (default on SQLite: DB.nik-key, created 0600)." env:"KNK_NIK_HASH_KEY_FILE" type:"path"`
 }
 
@@ -142,8 +143,9 @@ func run(ctx context.Context, c cli, args []string) error {
 		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout, NIKChecksPerMinute: c.NIKChecks,
 		PublicURL:          c.PublicURL,
 		AccessLogRetention: c.AccessLogRetention, EraseAfter: c.EraseAfter, NIKHashKeyFile: c.NIKHashKeyFile,
-		Limits:    c.limits(),
-		AdminAddr: c.AdminAddr, Pprof: c.Pprof,
+		AccessLogSync: c.AccessLogSync,
+		Limits:        c.limits(),
+		AdminAddr:     c.AdminAddr, Pprof: c.Pprof,
 		Edge: server.Edge{
 			TLSCert: c.TLSCert, TLSKey: c.TLSKey, ClientCA: c.ClientCA, AllowPlaintext: c.AllowPlaintext,
 			PublicReflection: c.Reflection == "public", TrustedProxies: proxies,

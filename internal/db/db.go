@@ -318,3 +318,31 @@ func All[T any](ctx context.Context, q Querier, scan func(Scanner) (T, error), q
 	}
 	return out, rows.Err()
 }
+
+// Snapshot runs fn with reads that all see the same moment of the store (one
+// read transaction; REPEATABLE READ on PostgreSQL).
+func (db *DB) Snapshot(ctx context.Context, fn func(Querier) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.Engine() == "postgres" {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := db.read.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(&snapshot{tx: tx, db: db})
+}
+
+type snapshot struct {
+	tx *sql.Tx
+	db *DB
+}
+
+func (s *snapshot) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return s.tx.QueryContext(ctx, s.db.d.rebind(query), args...)
+}
+
+func (s *snapshot) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return s.tx.QueryRowContext(ctx, s.db.d.rebind(query), args...)
+}

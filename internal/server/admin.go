@@ -17,8 +17,9 @@ import (
 	"google.golang.org/grpc"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/db"
 	"github.com/knk-id/knk/internal/metrics"
-	"github.com/knk-id/knk/services/certificate"
+	"github.com/knk-id/knk/services/stats"
 )
 
 // observability is what the admin port serves: Prometheus metrics of this
@@ -82,12 +83,12 @@ func (o *observability) grpcOptions() []grpc.ServerOption {
 }
 
 // start registers every collector and builds the admin HTTP server.
-func (o *observability) start(cfg Config, srv *grpc.Server, certs *certificate.Service) error {
+func (o *observability) start(cfg Config, srv *grpc.Server, store *db.DB) error {
 	if o == nil {
 		return nil
 	}
 	o.grpc.InitializeMetrics(srv) // every method shows, with zeros, before its first call
-	reg, err := metrics.NewRegistry(o.grpc, o.http, &certificateCollector{certs: certs})
+	reg, err := metrics.NewRegistry(o.grpc, o.http, &certificateCollector{store: store})
 	if err != nil {
 		return err
 	}
@@ -159,7 +160,7 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 
 // certificateCollector reports the certificates in the store by province and
 // state when scraped.
-type certificateCollector struct{ certs *certificate.Service }
+type certificateCollector struct{ store *db.DB }
 
 var certificatesDesc = prometheus.NewDesc("knk_certificates",
 	"Certificates in the store by province and state.", []string{"province", "state"}, nil)
@@ -169,14 +170,16 @@ func (c *certificateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- cert
 func (c *certificateCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	counts, err := c.certs.CountByProvinceState(ctx)
+	counts, err := stats.CertificatesByProvince(ctx, c.store) // from the counters: constant time
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(certificatesDesc, err)
 		return
 	}
-	for k, n := range counts {
-		ch <- prometheus.MustNewConstMetric(certificatesDesc, prometheus.GaugeValue, float64(n),
-			k.Province, knkv1.Certificate_State_name[int32(k.State)])
+	for province, states := range counts {
+		for st, n := range states {
+			ch <- prometheus.MustNewConstMetric(certificatesDesc, prometheus.GaugeValue, float64(n),
+				province, knkv1.Certificate_State_name[int32(st)])
+		}
 	}
 }
 

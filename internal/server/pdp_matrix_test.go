@@ -59,7 +59,7 @@ type mxWorld struct {
 	trained               [2][]*knkv1.Cadre     // passed every topic, no certificate
 	certs                 [2][]*knkv1.Certificate
 	n                     int
-	admin                 map[string]proto.Message // admin's view, by resource name (reset per case)
+	cache                 map[string]any // admin's reads during one answer's check
 }
 
 // newCadre registers a fresh cadre of side s with every personal field set.
@@ -456,6 +456,7 @@ func (c mxCase) expect(r mxRole, s side) codes.Code {
 }
 
 func TestRoleMethodScopeMatrix(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("the full matrix: several thousand calls")
 	}
@@ -524,6 +525,7 @@ func methodByName(t *testing.T, name string) protoreflect.MethodDescriptor {
 // the disclosure table grants the role, compared with admin's full view.
 func (w *mxWorld) checkDisclosed(t *testing.T, what string, r mxRole, resp proto.Message) {
 	t.Helper()
+	w.cache = map[string]any{}
 	var walk func(m protoreflect.Message)
 	walk = func(m protoreflect.Message) {
 		if pol, ok := disclosure.Policy(m.Descriptor().FullName()); ok {
@@ -579,11 +581,9 @@ func (w *mxWorld) adminView(t *testing.T, r mxRole, got proto.Message) (proto.Me
 	t.Helper()
 	admin := testenv.Ctx(w.AdminKey)
 	cadreOf := func(name string) *knkv1.Cadre {
-		c, err := w.Cadres.GetCadre(admin, &knkv1.GetCadreRequest{Name: name})
-		if err != nil {
-			t.Fatalf("admin reads %s: %v", name, err)
-		}
-		return c
+		return cached(t, w, name, func() (*knkv1.Cadre, error) {
+			return w.Cadres.GetCadre(admin, &knkv1.GetCadreRequest{Name: name})
+		})
 	}
 	cadreVisible := func(c *knkv1.Cadre) bool {
 		switch r.p.Kind {
@@ -617,14 +617,12 @@ func (w *mxWorld) adminView(t *testing.T, r mxRole, got proto.Message) (proto.Me
 		return full, disclosure.Of(r.p, c.Federation, full.Issuer), cadreVisible(c) || own
 	case *knkv1.Enrollment:
 		parent, _, _ := strings.Cut(g.Name, "/enrollments/")
-		sess, err := w.Training.GetSession(admin, &knkv1.GetSessionRequest{Name: parent})
-		if err != nil {
-			t.Fatal(err)
-		}
-		list, err := w.Training.ListEnrollments(admin, &knkv1.ListEnrollmentsRequest{Parent: parent, PageSize: 1000})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sess := cached(t, w, parent, func() (*knkv1.Session, error) {
+			return w.Training.GetSession(admin, &knkv1.GetSessionRequest{Name: parent})
+		})
+		list := cached(t, w, parent+"/enrollments", func() (*knkv1.ListEnrollmentsResponse, error) {
+			return w.Training.ListEnrollments(admin, &knkv1.ListEnrollmentsRequest{Parent: parent, PageSize: 1000})
+		})
 		var all []proto.Message
 		for _, e := range list.Enrollments {
 			all = append(all, e)
@@ -635,10 +633,9 @@ func (w *mxWorld) adminView(t *testing.T, r mxRole, got proto.Message) (proto.Me
 		return find(all, g.Name), disclosure.Of(r.p, c.Federation, sess.Organizer), sees || cadreVisible(c)
 	case *knkv1.ForumMembership:
 		parent, _, _ := strings.Cut(g.Name, "/members/")
-		list, err := w.Forums.ListForumMembers(admin, &knkv1.ListForumMembersRequest{Parent: parent, PageSize: 1000})
-		if err != nil {
-			t.Fatal(err)
-		}
+		list := cached(t, w, parent+"/members", func() (*knkv1.ListForumMembersResponse, error) {
+			return w.Forums.ListForumMembers(admin, &knkv1.ListForumMembersRequest{Parent: parent, PageSize: 1000})
+		})
 		var all []proto.Message
 		for _, m := range list.Members {
 			all = append(all, m)
@@ -647,10 +644,9 @@ func (w *mxWorld) adminView(t *testing.T, r mxRole, got proto.Message) (proto.Me
 		sees := r.p.Kind != auth.Federation && r.p.InProvince(strings.TrimPrefix(parent, "forums/"))
 		return find(all, g.Name), disclosure.Of(r.p, c.Federation, ""), sees || cadreVisible(c)
 	case *knkv1.TransferRequest:
-		list, err := w.Cadres.ListTransferRequests(admin, &knkv1.ListTransferRequestsRequest{PageSize: 1000})
-		if err != nil {
-			t.Fatal(err)
-		}
+		list := cached(t, w, "transferRequests", func() (*knkv1.ListTransferRequestsResponse, error) {
+			return w.Cadres.ListTransferRequests(admin, &knkv1.ListTransferRequestsRequest{PageSize: 1000})
+		})
 		var all []proto.Message
 		for _, m := range list.TransferRequests {
 			all = append(all, m)
@@ -684,4 +680,19 @@ func (w *mxWorld) unusedKey(t *testing.T, revoked bool) string {
 		}
 	}
 	return k.KeyId
+}
+
+// cached returns admin's read of key during the check of one answer, reading it
+// once.
+func cached[T any](t *testing.T, w *mxWorld, key string, read func() (T, error)) T {
+	t.Helper()
+	if v, ok := w.cache[key]; ok {
+		return v.(T)
+	}
+	v, err := read()
+	if err != nil {
+		t.Fatalf("admin reads %s: %v", key, err)
+	}
+	w.cache[key] = v
+	return v
 }

@@ -66,6 +66,9 @@ type Config struct {
 	PublicURL string
 	// AccessLogRetention is how long access-log entries are kept (default 2 years).
 	AccessLogRetention time.Duration
+	// AccessLogSync answers a read of personal data only once its access-log
+	// entry is on disk (default: the entry is written in the next batch).
+	AccessLogSync bool
 	// EraseAfter is how long after withdrawal a cadre's personal fields are kept
 	// (default 5 years).
 	EraseAfter time.Duration
@@ -104,6 +107,9 @@ type Edge struct {
 	// (default 5s).
 	TLSReloadInterval time.Duration
 }
+
+// statsCompactEvery is how often the statistics counters' deltas are folded in.
+const statsCompactEvery = 2 * time.Second
 
 // Server is a running knkd.
 type Server struct {
@@ -200,7 +206,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		grpc.ChainStreamInterceptor(s.guard.stream, s.streamLimits()),
 	)...)
 	knkv1.RegisterOrganizationServiceServer(s.grpc, orgs)
-	s.access = access.New(s.db, cfg.Now)
+	s.access = access.New(s.db, cfg.Now, cfg.Logger, cfg.AccessLogSync)
 	nikKey, err := loadNIKKey(cfg)
 	if err != nil {
 		return nil, err
@@ -234,14 +240,14 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if nikKey == nil {
 		cfg.Logger.Warn("withdrawn cadres are not erased: set --nik-hash-key-file (the same file on every replica)")
 	}
-	knkv1.RegisterStatsServiceServer(s.grpc, &stats.Service{DB: s.db, Cadres: cadres, Training: train})
+	knkv1.RegisterStatsServiceServer(s.grpc, &stats.Service{DB: s.db})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for name := range s.grpc.GetServiceInfo() { // per-service health, as the health protocol expects
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
-	if err := s.obs.start(cfg, s.grpc, s.certs); err != nil {
+	if err := s.obs.start(cfg, s.grpc, s.db); err != nil {
 		return nil, err
 	}
 
@@ -372,6 +378,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			return nil
 		})
 	}
+	g.Go(func() error {
+		stats.RunCompaction(gctx, s.db, statsCompactEvery, log)
+		return nil
+	})
 	if s.cfg.ExpiryInterval > 0 {
 		g.Go(func() error {
 			s.certs.RunExpiry(gctx, s.cfg.ExpiryInterval, log)

@@ -1,22 +1,26 @@
 // Package access keeps the access trail that Law No. 27 of 2022 (PDP) asks of
 // the registry: every request that reads a cadre's personal data appends one
 // entry — when, which key and organization, which cadres, which class of fields
-// and the request id, never the NIK — before its answer leaves the server.
+// and the request id, never the NIK.
 //
 // Entries are written through the store's group-commit path: a request puts its
-// entry in an in-process queue and waits; two flushers take everything queued
-// and write it in one transaction (db.Write), so a burst of reads costs one
-// commit, not one each. A request is answered only once its entry is durable, so
-// a crash can lose only entries of requests that were never answered (which
-// disclosed nothing); if the entry cannot be written the read fails instead of
-// answering unrecorded. Nothing is dropped: when the queue is full, requests
-// wait for room.
+// entry in an in-process queue, and one flusher takes everything queued and
+// writes it in one transaction (db.Write), so a burst of reads costs one commit,
+// not one each. By default the read does not wait for that commit (reads stay
+// cheap); with Durable it is answered only once its entry is on disk. Nothing is
+// ever dropped: a full queue makes reads wait; a batch that fails to be written
+// is logged and retried until it is; what is still unwritten when the trail
+// closes is logged with its count. A crash (not a shutdown) can lose the entries
+// of the last moments before it — those queued but not yet committed, at most a
+// few milliseconds of reads — unless Durable is set, in which case only entries
+// of reads that were never answered can be missing.
 package access
 
 import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -36,36 +40,44 @@ const (
 // maxBatch bounds how many entries share one transaction.
 const maxBatch = 512
 
+// retryEvery is the pause before a failed batch is written again.
+const retryEvery = time.Second
+
 // Log is the access trail writer.
 type Log struct {
-	db    *db.DB
-	now   func() time.Time
-	queue chan *pending
-	wg    sync.WaitGroup
+	db      *db.DB
+	now     func() time.Time
+	log     *slog.Logger
+	durable bool
+	queue   chan *pending
+	done    chan struct{} // closed when the flusher has stopped
 
-	mu     sync.RWMutex // held for reading while enqueueing, for writing by Close
-	closed bool
+	mu       sync.Mutex // guards the counters and closed; cond waits on it
+	cond     *sync.Cond
+	enqueued uint64 // entries queued so far
+	written  uint64 // entries committed so far (in queue order: one flusher)
+	closed   bool
 }
 
 type pending struct {
 	entry  *knkv1.AccessLogEntry
-	cadres []string // ids
-	done   chan error
+	cadres []string   // ids
+	done   chan error // nil unless the reader waits (durable)
 }
 
-// New starts the trail's flushers on store; now stamps entries.
-func New(store *db.DB, now func() time.Time) *Log {
-	l := &Log{db: store, now: now, queue: make(chan *pending, 4*maxBatch)}
-	for range 2 { // two, so that one batch is being made durable while the next is written
-		l.wg.Add(1)
-		go l.flush()
-	}
+// New starts the trail's flusher on store; now stamps entries, log reports
+// failed writes. With durable, Record returns only once its entry is on disk.
+func New(store *db.DB, now func() time.Time, log *slog.Logger, durable bool) *Log {
+	l := &Log{db: store, now: now, log: log, durable: durable, queue: make(chan *pending, 4*maxBatch),
+		done: make(chan struct{})}
+	l.cond = sync.NewCond(&l.mu)
+	go l.flush()
 	return l
 }
 
 // Record appends one entry for the request in ctx, which read the named cadres
-// (cadres/{id}) with the fields class, and returns once it is durable. A list
-// page is one entry naming all its cadres; an empty list records nothing.
+// (cadres/{id}) with the fields class. A list page is one entry naming all its
+// cadres; an empty list records nothing.
 func (l *Log) Record(ctx context.Context, method string, fields knkv1.AccessLogEntry_Fields, cadres ...string) error {
 	if len(cadres) == 0 {
 		return nil
@@ -83,23 +95,57 @@ func (l *Log) Record(ctx context.Context, method string, fields knkv1.AccessLogE
 			RequestId: auth.RequestID(ctx), CadreCount: int32(len(ids)),
 		},
 		cadres: ids,
-		done:   make(chan error, 1),
 	}
 	e.entry.AccessTime = timestampOf(now)
-	l.mu.RLock()
-	if l.closed {
-		l.mu.RUnlock()
-		return errors.New("access trail is closed")
+	if l.durable {
+		e.done = make(chan error, 1)
 	}
-	select {
-	case l.queue <- e:
-	case <-ctx.Done():
-		l.mu.RUnlock()
-		return ctx.Err()
+	// Enqueue under the lock, so that the count and the queue agree and Close
+	// never closes the queue under a sender.
+	l.mu.Lock()
+	for !l.closed {
+		select {
+		case l.queue <- e:
+			l.enqueued++
+			l.mu.Unlock()
+			if e.done == nil {
+				return nil
+			}
+			// Once queued the entry is written or fails as a whole: wait for the verdict.
+			return <-e.done
+		default:
+		}
+		// The queue is full: wait for the flusher to make room, never drop.
+		l.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+		l.mu.Lock()
 	}
-	l.mu.RUnlock()
-	// Once queued the entry is written or fails as a whole: wait for the verdict.
-	return <-e.done
+	l.mu.Unlock()
+	return errors.New("access trail is closed")
+}
+
+// Sync waits until every entry queued before the call is written, so that a
+// read of the trail shows every read answered before it on this server.
+func (l *Log) Sync(ctx context.Context) error {
+	l.mu.Lock()
+	target := l.enqueued
+	l.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		l.cond.Broadcast()
+		l.mu.Unlock()
+	})
+	defer stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.written < target && ctx.Err() == nil && !l.closed {
+		l.cond.Wait()
+	}
+	return ctx.Err()
 }
 
 var (
@@ -115,20 +161,21 @@ func newID(at time.Time) string {
 	return ulid.MustNew(ulid.Timestamp(at), idEntropy).String()
 }
 
-// Close writes what is queued and stops the flushers. Call it after the servers
+// Close writes what is queued and stops the flusher. Call it after the servers
 // have stopped and before the store closes.
 func (l *Log) Close() {
 	l.mu.Lock()
 	if !l.closed {
 		l.closed = true
 		close(l.queue)
+		l.cond.Broadcast()
 	}
 	l.mu.Unlock()
-	l.wg.Wait()
+	<-l.done
 }
 
 func (l *Log) flush() {
-	defer l.wg.Done()
+	defer close(l.done)
 	for e := range l.queue {
 		batch := []*pending{e}
 	fill:
@@ -143,9 +190,35 @@ func (l *Log) flush() {
 				break fill
 			}
 		}
-		err := l.db.Write(context.Background(), func(tx *db.Tx) error { return insert(context.Background(), tx, batch) })
+		err := l.write(batch)
 		for _, e := range batch {
-			e.done <- err
+			if e.done != nil {
+				e.done <- err
+			}
 		}
+		l.mu.Lock()
+		l.written += uint64(len(batch))
+		l.cond.Broadcast()
+		l.mu.Unlock()
+	}
+}
+
+// write commits a batch. Entries nobody waits for are retried until they are
+// written (logged each time) or the trail closes (logged with their count).
+func (l *Log) write(batch []*pending) error {
+	for {
+		err := l.db.Write(context.Background(), func(tx *db.Tx) error { return insert(context.Background(), tx, batch) })
+		if err == nil || l.durable {
+			return err
+		}
+		l.mu.Lock()
+		closed := l.closed
+		l.mu.Unlock()
+		if closed {
+			l.log.Error("access trail: entries could not be written before shutdown", "entries", len(batch), "cause", err.Error())
+			return err
+		}
+		l.log.Error("access trail: writing entries failed; retrying", "entries", len(batch), "cause", err.Error())
+		time.Sleep(retryEvery)
 	}
 }

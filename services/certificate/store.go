@@ -112,24 +112,3 @@ func getVisible(ctx context.Context, q db.Querier, p auth.Principal, name string
 	}
 	return c, err
 }
-
-// countByProvinceState counts certificates per province and state.
-func countByProvinceState(ctx context.Context, q db.Querier) (map[ProvinceState]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT province_code, state, COUNT(*) FROM certificates GROUP BY province_code, state`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[ProvinceState]int64{}
-	for rows.Next() {
-		var (
-			k ProvinceState
-			n int64
-		)
-		if err := rows.Scan(&k.Province, &k.State, &n); err != nil {
-			return nil, err
-		}
-		out[k] = n
-	}
-	return out, rows.Err()
-}

@@ -262,41 +262,59 @@ func TestAccessLogPages(t *testing.T) {
 	}
 }
 
-// A flood of concurrent reads leaves exactly one durable entry per answered
-// read: each is on disk, visible to another connection, when the read returns.
+func syncTrail(c *testenv.Config) { noSweeps(c); c.AccessLogSync = true }
+
+// A flood of concurrent reads leaves exactly one entry per answered read. By
+// default entries follow in the next batch (a read of the trail waits for them);
+// with --access-log-sync each is on disk, visible to another connection, when
+// its read returns.
 func TestAccessTrailLosesNothing(t *testing.T) {
-	w := setup(t)
-	siti := w.cadre(t, w.fed, "Siti Rahayu", sitiNIK)
-	const readers, each = 16, 25
-	var wg sync.WaitGroup
-	errs := make(chan error, readers*each)
-	for range readers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				_, err := w.Cadres.GetCadre(testenv.Ctx(w.fed), &knkv1.GetCadreRequest{Name: siti.Name})
-				errs <- err
+	for _, durable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sync=%v", durable), func(t *testing.T) {
+			edit := noSweeps
+			if durable {
+				edit = syncTrail
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Read behind knkd's back, before it stops: answered means written.
-	var n int
-	if err := w.SQL(t).QueryRow(`SELECT COUNT(*) FROM access_log_cadres`).Scan(&n); err != nil || n != readers*each {
-		t.Errorf("%d entries on disk (%v), want %d", n, err, readers*each)
+			w := setupWith(t, testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), edit))
+			siti := w.cadre(t, w.fed, "Siti Rahayu", sitiNIK)
+			const readers, each = 16, 25
+			var wg sync.WaitGroup
+			errs := make(chan error, readers*each)
+			for range readers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range each {
+						_, err := w.Cadres.GetCadre(testenv.Ctx(w.fed), &knkv1.GetCadreRequest{Name: siti.Name})
+						errs <- err
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !durable { // a read of the trail waits for every entry queued before it
+				if _, err := w.Privacy.ListAccessLog(testenv.Ctx(w.fed), &knkv1.ListAccessLogRequest{Cadre: siti.Name, PageSize: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Read behind knkd's back, before it stops.
+			var n int
+			if err := w.SQL(t).QueryRow(`SELECT COUNT(*) FROM access_log_cadres`).Scan(&n); err != nil || n != readers*each {
+				t.Errorf("%d entries on disk (%v), want %d", n, err, readers*each)
+			}
+		})
 	}
 }
 
-// When the trail cannot be written, the read fails instead of answering unrecorded.
+// With --access-log-sync, when the trail cannot be written the read fails
+// instead of answering unrecorded.
 func TestNoDisclosureWithoutRecord(t *testing.T) {
-	w := setup(t)
+	w := setupWith(t, testenv.StartWith(t, dbtest.DSN(t, dbtest.Engine()), syncTrail))
 	siti := w.cadre(t, w.fed, "Siti Rahayu", sitiNIK)
 	if _, err := w.SQL(t).Exec(`DROP TABLE access_log_cadres`); err != nil {
 		t.Fatal(err)
@@ -307,6 +325,34 @@ func TestNoDisclosureWithoutRecord(t *testing.T) {
 	}
 	if strings.Contains(status.Convert(err).Message(), "access_log") {
 		t.Errorf("the error leaks the cause: %v", err)
+	}
+}
+
+// By default a batch that cannot be written is logged and retried, never
+// dropped: once the store is repaired the entry arrives.
+func TestFailedTrailWritesAreRetried(t *testing.T) {
+	w := setup(t)
+	siti := w.cadre(t, w.fed, "Siti Rahayu", sitiNIK)
+	store := w.SQL(t)
+	if _, err := store.Exec(`ALTER TABLE access_log_cadres RENAME TO broken`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Cadres.GetCadre(testenv.Ctx(w.fed), &knkv1.GetCadreRequest{Name: siti.Name}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(w.Logs(), "access trail: writing entries failed; retrying") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line about the failed write:\n%s", w.Logs())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := store.Exec(`ALTER TABLE broken RENAME TO access_log_cadres`); err != nil {
+		t.Fatal(err)
+	}
+	log, err := w.Privacy.ListAccessLog(testenv.Ctx(w.fed), &knkv1.ListAccessLogRequest{Cadre: siti.Name})
+	if err != nil || len(log.Entries) != 1 || log.Entries[0].Method != "GetCadre" {
+		t.Errorf("after repair: %v, %v; want the GetCadre entry", log, err)
 	}
 }
 

@@ -76,6 +76,9 @@ func (s *Service) ListAccessLog(ctx context.Context, req *knkv1.ListAccessLogReq
 	if err != nil {
 		return nil, err
 	}
+	if err := s.Access.Sync(ctx); err != nil { // every read answered before this one is listed
+		return nil, err
+	}
 	entries, err := access.List(ctx, s.DB, c.Name, after, size+1)
 	if err != nil {
 		return nil, err
@@ -96,6 +99,9 @@ func (s *Service) ExportCadre(ctx context.Context, req *knkv1.ExportCadreRequest
 		return nil, err
 	}
 	if err := s.Access.Record(ctx, "ExportCadre", access.Full, c.Name); err != nil {
+		return nil, err
+	}
+	if err := s.Access.Sync(ctx); err != nil { // the trail below includes this export
 		return nil, err
 	}
 	out := &knkv1.CadreExport{ExportTime: timestamppb.New(s.Now().UTC()), Cadre: c}
