@@ -61,6 +61,8 @@ var goals = map[string]goal{
 	"issue_certificate_rps":     {baseline: "baseline_grpc_rps"},
 	"verify_rest_rps":           {baseline: "baseline_rest_rps", minRatio: 0.6},
 	"verify_rest_p99_ms":        {below: 25},
+	"verify_page_rps":           {baseline: "baseline_rest_rps", minRatio: 0.5},
+	"verify_page_p99_ms":        {below: 25},
 }
 
 // judge fills in the baselines, ratios and verdicts of figs.

@@ -230,7 +230,7 @@ func (b *bench) measureAll(ctx context.Context) {
 		b.importFiles(ctx)
 	}
 	if !b.want("get_cadre_rps", "list_cadres_rps", "list_first_page_p50_ms", "list_deep_page_p50_ms",
-		"issue_certificate_rps", "verify_rest_rps", "verify_rest_p99_ms") {
+		"issue_certificate_rps", "verify_rest_rps", "verify_rest_p99_ms", "verify_page_rps", "verify_page_p99_ms") {
 		return
 	}
 	if err := b.walk(ctx); err != nil {
@@ -247,6 +247,7 @@ func (b *bench) measureAll(ctx context.Context) {
 		b.record("issue_certificate_rps", fmt.Errorf("%w: no cadres", errNothingToDo))
 	}
 	b.verifyREST(ctx)
+	b.verifyPage(ctx)
 }
 
 // want reports whether --only asks for any of the figures names (or is not given).

@@ -47,7 +47,7 @@ func TestSmokeRun(t *testing.T) {
 		"baseline_grpc_rps", "baseline_rest_rps", "baseline_sqlite_rows_per_s",
 		"create_cadre_rps", "import_rows_per_s", "import_peak_rss_mb", "get_cadre_rps",
 		"list_cadres_rps", "list_first_page_p50_ms", "list_deep_page_p50_ms",
-		"issue_certificate_rps", "verify_rest_rps", "verify_rest_p99_ms",
+		"issue_certificate_rps", "verify_rest_rps", "verify_rest_p99_ms", "verify_page_rps", "verify_page_p99_ms",
 		"store_write_rps", // measured on SQLite only, skipped when knkd runs on PostgreSQL
 		// knkctl import of a CSV file and an .xlsx workbook: n/a here, where no
 		// knkctl binary stands beside the test binary (TestSmokeRunWithServerProcess has one).

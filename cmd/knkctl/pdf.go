@@ -95,7 +95,11 @@ func (c *certificatesPdfCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "wrote %s: %d certificates", c.Output, written)
+	plural := "s"
+	if written == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(a.stderr, "wrote %s: %d certificate%s", c.Output, written, plural)
 	if skipped > 0 {
 		fmt.Fprintf(a.stderr, " (%d skipped)", skipped)
 	}

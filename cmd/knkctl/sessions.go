@@ -216,15 +216,17 @@ func (c *sessionsEnrollmentsCmd) Run(a *app) error {
 }
 
 type enrollCmd struct {
-	Session string `arg:"" help:"Session id (01J…) or name (sessions/01J…)."`
-	Cadre   string `arg:"" help:"Cadre id (01J…) or name (cadres/01J…)."`
+	Session    string `arg:"" help:"Session id (01J…) or name (sessions/01J…)."`
+	Cadre      string `arg:"" help:"Cadre id (01J…) or name (cadres/01J…)."`
+	NoWaitlist bool   `name:"no-waitlist" help:"Refuse (SESSION_FULL) instead of putting the cadre on the waitlist of a full session."`
 }
 
 func (c *enrollCmd) Run(a *app) error {
 	return callPrint(a, func(ctx context.Context, cc *grpc.ClientConn) (proto.Message, error) {
 		return knkv1.NewTrainingServiceClient(cc).EnrollCadre(ctx, &knkv1.EnrollCadreRequest{
-			Parent: resourceName("sessions", c.Session),
-			Cadre:  resourceName("cadres", c.Cadre),
+			Parent:     resourceName("sessions", c.Session),
+			Cadre:      resourceName("cadres", c.Cadre),
+			NoWaitlist: c.NoWaitlist,
 		})
 	})
 }

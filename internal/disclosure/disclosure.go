@@ -183,6 +183,9 @@ var Table = []Resource{
 			Why: "units record and follow scores; an inspector needs the passed topics on the cadre, not a person's marks"},
 		all("create_time", "no personal data"),
 		all("cadre_display_name", "units take attendance by name; as the cadre's display_name"),
+		all("state", "enrolled or waitlisted: who holds a place is what the unit plans the day with"),
+		all("waitlist_position", "as state"),
+		all("waitlist_note", "why a waitlisted cadre was passed over (a clash of dates); no personal data"),
 	}},
 	{Message: "knk.v1.ForumMembership", Title: "Forum membership", Fields: []Field{
 		all("name", "the membership's id"),

@@ -101,10 +101,8 @@ func (s *Service) NameCheck(ctx context.Context, number, holderName string) (cer
 // view is what the page and the PDF show of a verification answer: the issuer's
 // display name and the verification link.
 func (s *Service) view(ctx context.Context, v *knkv1.VerifyCertificateResponse) (certview.Certificate, error) {
-	issuer := v.Issuer
-	if org, err := s.Orgs.Get(ctx, strings.TrimPrefix(v.Issuer, "organizations/")); err == nil {
-		issuer = org.DisplayName
-	} else if !errors.Is(err, db.ErrNotFound) {
+	issuer, err := s.issuerName(ctx, v.Issuer)
+	if err != nil {
 		return certview.Certificate{}, err
 	}
 	c := certview.Certificate{
@@ -119,4 +117,21 @@ func (s *Service) view(ctx context.Context, v *knkv1.VerifyCertificateResponse) 
 		c.VerifyURL = s.PublicURL + "/verify/" + c.Code
 	}
 	return c, nil
+}
+
+// issuerName is the display name of the organization name (organizations/{id}),
+// or name itself if there is no such organization.
+func (s *Service) issuerName(ctx context.Context, name string) (string, error) {
+	if n, ok := s.issuers.Load(name); ok {
+		return n.(string), nil
+	}
+	org, err := s.Orgs.Get(ctx, strings.TrimPrefix(name, "organizations/"))
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return name, nil
+	case err != nil:
+		return "", err
+	}
+	s.issuers.Store(name, org.DisplayName)
+	return org.DisplayName, nil
 }

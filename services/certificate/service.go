@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -45,6 +46,9 @@ type Service struct {
 	PublicURL string
 	// IssueRefusal, when set, is why IssueCertificate refuses (FAILED_PRECONDITION).
 	IssueRefusal string
+	// issuers caches organization display names for the page and the PDF: an
+	// organization is never renamed.
+	issuers sync.Map
 }
 
 var _ knkv1.CertificateServiceServer = (*Service)(nil)

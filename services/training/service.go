@@ -327,7 +327,16 @@ func (s *Service) UpdateSession(ctx context.Context, req *knkv1.UpdateSessionReq
 			return err
 		}
 		out = next
-		return tx.Event(ctx, "session.updated", next.Name, p.OrgName(), now)
+		if err := tx.Event(ctx, "session.updated", next.Name, p.OrgName(), now); err != nil {
+			return err
+		}
+		// A raised capacity (or new times that end a clash) frees places.
+		if err := fillFromWaitlist(ctx, tx, next.Name, p.OrgName(), now); err != nil {
+			return err
+		}
+		fresh, err := get(ctx, tx, sessionID(next.Name))
+		out = fresh
+		return err
 	})
 	if err != nil {
 		return nil, api.StoreError(in.GetName(), err)
@@ -338,20 +347,10 @@ func (s *Service) UpdateSession(ctx context.Context, req *knkv1.UpdateSessionReq
 // checkNewTimes refuses new times that would put an enrolled cadre in two
 // overlapping sessions.
 func (s *Service) checkNewTimes(ctx context.Context, tx *db.Tx, next *knkv1.Session) error {
-	rows, err := tx.QueryContext(ctx, `SELECT cadre_id FROM enrollments WHERE session_id = ?`, sessionID(next.Name))
+	cadres, err := cadresIn(ctx, tx, sessionID(next.Name), enrolled)
 	if err != nil {
 		return err
 	}
-	var cadres []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			rows.Close()
-			return err
-		}
-		cadres = append(cadres, c)
-	}
-	rows.Close()
 	for _, c := range cadres {
 		clash, err := overlapping(ctx, tx, c, sessionID(next.Name), micros(next.StartTime), micros(next.EndTime))
 		if err != nil {
@@ -456,44 +455,96 @@ func (s *Service) EnrollCadre(ctx context.Context, req *knkv1.EnrollCadreRequest
 			return precondition("CADRE_WITHDRAWN", c.Name+" is withdrawn from the programme")
 		}
 		cadreID := strings.TrimPrefix(c.Name, "cadres/")
-		var enrolled int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM enrollments WHERE session_id = ? AND cadre_id = ?`,
-			id, cadreID).Scan(&enrolled); err != nil {
+		switch st, err := enrolmentState(ctx, tx, id, cadreID); {
+		case err != nil:
 			return err
-		}
-		if enrolled > 0 {
+		case st == waitlisted:
+			return api.Error(codes.AlreadyExists, "ALREADY_WAITLISTED", c.Name+" is already on the waitlist of "+sess.Name)
+		case st != 0:
 			return api.Error(codes.AlreadyExists, "ALREADY_ENROLLED", c.Name+" is already enrolled in "+sess.Name)
 		}
-		clash, err := overlapping(ctx, tx, cadreID, id, micros(sess.StartTime), micros(sess.EndTime))
-		if err != nil {
+		state, event := enrolled, "enrollment.created"
+		room, err := takePlace(ctx, tx, id)
+		switch {
+		case err != nil:
 			return err
-		}
-		if clash {
-			return precondition("OVERLAPPING_SESSION", c.Name+" is enrolled in another session at an overlapping time")
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET enrolled_count = enrolled_count + 1
-			WHERE id = ? AND enrolled_count < capacity`, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
+		case !room && req.GetNoWaitlist():
 			return precondition("SESSION_FULL", fmt.Sprintf("%s is full (capacity %d)", sess.Name, sess.Capacity))
+		case !room:
+			// A waitlisted cadre does not hold the time slot: no overlap check
+			// until promotion.
+			state, event = waitlisted, "enrollment.waitlisted"
+		default:
+			clash, err := overlapping(ctx, tx, cadreID, id, micros(sess.StartTime), micros(sess.EndTime))
+			if err != nil {
+				return err
+			}
+			if clash {
+				return precondition("OVERLAPPING_SESSION", c.Name+" is enrolled in another session at an overlapping time")
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO enrollments (session_id, cadre_id, create_time) VALUES (?, ?, ?)`,
-			id, cadreID, now.UnixMicro()); err != nil {
+		pos, err := addEnrollment(ctx, tx, id, cadreID, state, now)
+		if err != nil {
 			return err
 		}
 		out = &knkv1.Enrollment{Name: sess.Name + "/enrollments/" + cadreID, Cadre: c.Name, CadreDisplayName: c.DisplayName,
-			Scores: map[string]int32{}, CreateTime: timestamppb.New(now)}
+			Scores: map[string]int32{}, CreateTime: timestamppb.New(now),
+			State: knkv1.Enrollment_State(state), WaitlistPosition: pos}
 		disclosure.Apply(out, disclosure.InScope(p, sess.Organizer))
-		return tx.Event(ctx, "enrollment.created", out.Name, p.OrgName(), now)
+		return tx.Event(ctx, event, out.Name, p.OrgName(), now)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// fillFromWaitlist promotes waitlisted cadres of session, first come first
+// served, while it has room, in the caller's transaction (which holds the
+// session's row lock). A cadre enrolled in another session at an overlapping
+// time is passed over, with the reason noted on its enrolment, and keeps its
+// place on the waitlist.
+func fillFromWaitlist(ctx context.Context, tx *db.Tx, session, actor string, now time.Time) error {
+	sess, err := get(ctx, tx, sessionID(session))
+	if err != nil {
+		return err
+	}
+	room := sess.Capacity - sess.EnrolledCount
+	if room <= 0 {
+		return nil
+	}
+	queue, err := cadresIn(ctx, tx, sessionID(session), waitlisted)
+	if err != nil {
+		return err
+	}
+	for _, cid := range queue {
+		if room == 0 {
+			return nil
+		}
+		clash, err := overlapping(ctx, tx, cid, sessionID(session), micros(sess.StartTime), micros(sess.EndTime))
+		if err != nil {
+			return err
+		}
+		if clash {
+			note := "passed over on " + now.Format(time.DateOnly) + ": enrolled in another session at an overlapping time"
+			if err := setEnrollment(ctx, tx, sessionID(session), cid, waitlisted, note); err != nil {
+				return err
+			}
+			continue
+		}
+		ok, err := takePlace(ctx, tx, sessionID(session))
+		if err != nil || !ok {
+			return err
+		}
+		if err := setEnrollment(ctx, tx, sessionID(session), cid, enrolled, ""); err != nil {
+			return err
+		}
+		if err := tx.Event(ctx, "enrollment.promoted", session+"/enrollments/"+cid, actor, now); err != nil {
+			return err
+		}
+		room--
+	}
+	return nil
 }
 
 // seesAllEnrollments reports whether p reads every enrolment of session: admin,
@@ -575,19 +626,17 @@ func (s *Service) DeleteEnrollment(ctx context.Context, req *knkv1.DeleteEnrollm
 		if err := isScheduled(sess); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM enrollments WHERE session_id = ? AND cadre_id = ?`, sid, cid)
+		st, err := removeEnrollment(ctx, tx, sid, cid)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
+		if st == 0 {
 			return api.NotFound(req.GetName())
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET enrolled_count = enrolled_count - 1 WHERE id = ?`, sid); err != nil {
+		if err := tx.Event(ctx, "enrollment.deleted", req.GetName(), p.OrgName(), now); err != nil {
 			return err
 		}
-		return tx.Event(ctx, "enrollment.deleted", req.GetName(), p.OrgName(), now)
+		return fillFromWaitlist(ctx, tx, sess.Name, p.OrgName(), now)
 	})
 	if err != nil {
 		return nil, err
@@ -619,12 +668,14 @@ func (s *Service) RecordResults(ctx context.Context, req *knkv1.RecordResultsReq
 		for i, r := range req.GetResults() {
 			field := fmt.Sprintf("results[%d]", i)
 			cid, ok := strings.CutPrefix(r.GetCadre(), "cadres/")
-			var enrolled int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM enrollments WHERE session_id = ? AND cadre_id = ?`,
-				id, cid).Scan(&enrolled); err != nil {
+			st, err := enrolmentState(ctx, tx, id, cid)
+			if err != nil {
 				return err
 			}
-			if !ok || enrolled == 0 {
+			switch {
+			case st == waitlisted:
+				v.Add(field+".cadre", "is on the waitlist of "+sess.Name+", not enrolled")
+			case !ok || st != enrolled:
 				v.Add(field+".cadre", "is not enrolled in "+sess.Name)
 			}
 			for name, score := range r.GetScores() {

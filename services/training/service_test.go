@@ -257,7 +257,7 @@ func TestEnrollmentRules(t *testing.T) {
 	other := w.cadre(t, w.otherFed)
 	w.enroll(t, w.fed, s, a)
 	enroll := func(key string, sess *knkv1.Session, cad *knkv1.Cadre) error {
-		_, err := w.Training.EnrollCadre(testenv.Ctx(key), &knkv1.EnrollCadreRequest{Parent: sess.Name, Cadre: cad.Name})
+		_, err := w.Training.EnrollCadre(testenv.Ctx(key), &knkv1.EnrollCadreRequest{Parent: sess.Name, Cadre: cad.Name, NoWaitlist: true})
 		return err
 	}
 	if err := enroll(w.fed, s, a); status.Code(err) != codes.AlreadyExists {
@@ -272,7 +272,7 @@ func TestEnrollmentRules(t *testing.T) {
 	}
 	w.enroll(t, w.central, s, b)
 	if err := enroll(w.dki, s, c); status.Code(err) != codes.FailedPrecondition {
-		t.Errorf("full session: %v", err)
+		t.Errorf("full session with no_waitlist: %v", err)
 	}
 	clash := w.session(t, w.dki, newSession(day.Add(3*time.Hour), 5, pkwt))
 	if err := enroll(w.dki, clash, a); status.Code(err) != codes.FailedPrecondition {
@@ -338,7 +338,7 @@ func TestConcurrentEnrolmentsNeverExceedCapacity(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := w.Training.EnrollCadre(testenv.Ctx(w.dki), &knkv1.EnrollCadreRequest{Parent: s.Name, Cadre: c.Name})
+			_, err := w.Training.EnrollCadre(testenv.Ctx(w.dki), &knkv1.EnrollCadreRequest{Parent: s.Name, Cadre: c.Name, NoWaitlist: true})
 			codesSeen[i] = status.Code(err)
 		}()
 	}

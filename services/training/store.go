@@ -3,6 +3,7 @@ package training
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -81,13 +82,90 @@ func update(ctx context.Context, tx *db.Tx, s *knkv1.Session, now time.Time) (bo
 	return true, nil
 }
 
+// Enrolment states as stored.
+const (
+	enrolled   = int32(knkv1.Enrollment_STATE_ENROLLED)
+	waitlisted = int32(knkv1.Enrollment_STATE_WAITLISTED)
+)
+
+// enrolmentState returns the state of cadreID's enrolment in session, 0 if none.
+func enrolmentState(ctx context.Context, q db.Querier, session, cadreID string) (int32, error) {
+	var st int32
+	err := q.QueryRowContext(ctx, `SELECT state FROM enrollments WHERE session_id = ? AND cadre_id = ?`,
+		session, cadreID).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return st, err
+}
+
+// addEnrollment inserts cadreID into session in state, at the end of the
+// session's queue (the caller holds the session's row lock), and returns the
+// cadre's waitlist position (0 when enrolled).
+func addEnrollment(ctx context.Context, tx *db.Tx, session, cadreID string, state int32, now time.Time) (int32, error) {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO enrollments (session_id, cadre_id, create_time, state, queue)
+		VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(queue), 0) + 1 FROM enrollments WHERE session_id = ?))`,
+		session, cadreID, now.UnixMicro(), state, session); err != nil {
+		return 0, err
+	}
+	if state != waitlisted {
+		return 0, nil
+	}
+	var pos int32
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM enrollments WHERE session_id = ? AND state = ?`,
+		session, waitlisted).Scan(&pos)
+	return pos, err
+}
+
+// takePlace counts one more enrolled cadre in session if it has room; false if full.
+func takePlace(ctx context.Context, tx *db.Tx, session string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE sessions SET enrolled_count = enrolled_count + 1
+		WHERE id = ? AND enrolled_count < capacity`, session)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// removeEnrollment deletes cadreID's enrolment in session, freeing its place if
+// it held one, and returns the state it had (0 if there was none).
+func removeEnrollment(ctx context.Context, tx *db.Tx, session, cadreID string) (int32, error) {
+	st, err := enrolmentState(ctx, tx, session, cadreID)
+	if err != nil || st == 0 {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM enrollments WHERE session_id = ? AND cadre_id = ?`, session, cadreID); err != nil {
+		return 0, err
+	}
+	if st == enrolled {
+		_, err = tx.ExecContext(ctx, `UPDATE sessions SET enrolled_count = enrolled_count - 1 WHERE id = ?`, session)
+	}
+	return st, err
+}
+
+// cadresIn returns the ids of session's cadres in state, in queue order.
+func cadresIn(ctx context.Context, q db.Querier, session string, state int32) ([]string, error) {
+	return db.All(ctx, q, func(row db.Scanner) (string, error) {
+		var c string
+		return c, row.Scan(&c)
+	}, `SELECT cadre_id FROM enrollments WHERE session_id = ? AND state = ? ORDER BY queue, cadre_id`, session, state)
+}
+
+// setEnrollment sets the state and waitlist note of cadreID's enrolment in session.
+func setEnrollment(ctx context.Context, tx *db.Tx, session, cadreID string, state int32, note string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE enrollments SET state = ?, waitlist_note = ? WHERE session_id = ? AND cadre_id = ?`,
+		state, note, session, cadreID)
+	return err
+}
+
 // overlapping reports whether cadreID is enrolled in a session other than
 // sessionID that is not cancelled and whose time overlaps [start, end).
 func overlapping(ctx context.Context, q db.Querier, cadreID, sessionID string, start, end int64) (bool, error) {
 	var n int
 	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM enrollments e JOIN sessions s ON s.id = e.session_id
-		WHERE e.cadre_id = ? AND s.id <> ? AND s.state <> ? AND s.start_time < ? AND s.end_time > ?`,
-		cadreID, sessionID, int32(knkv1.Session_STATE_CANCELLED), end, start).Scan(&n)
+		WHERE e.cadre_id = ? AND e.state = ? AND s.id <> ? AND s.state <> ? AND s.start_time < ? AND s.end_time > ?`,
+		cadreID, enrolled, sessionID, int32(knkv1.Session_STATE_CANCELLED), end, start).Scan(&n)
 	return n > 0, err
 }
 
@@ -119,11 +197,19 @@ func list(ctx context.Context, q db.Querier, f sessionFilter, afterStart int64, 
 		` ORDER BY start_time, id LIMIT ?`, append(args, limit)...)
 }
 
+// enrollmentColumns are the columns scanEnrollments reads, over enrollments e
+// joined with scores sc; a waitlisted enrolment's position counts the
+// waitlisted enrolments of its session queued up to it.
+const enrollmentColumns = `e.session_id, e.cadre_id, e.attended, e.create_time, e.state, e.waitlist_note,
+	CASE WHEN e.state = 2 THEN (SELECT COUNT(*) FROM enrollments w
+		WHERE w.session_id = e.session_id AND w.state = e.state AND w.queue <= e.queue) ELSE 0 END,
+	sc.topic, sc.score`
+
 // enrollments returns a page of a session's enrolments with their scores,
 // among those that scope (a condition over cadre_id, with its args) keeps.
 func enrollments(ctx context.Context, q db.Querier, session, afterCadre string, limit int, scope string, scopeArgs ...any) ([]*knkv1.Enrollment, error) {
 	args := append(append([]any{session, afterCadre}, scopeArgs...), limit)
-	return scanEnrollments(q.QueryContext(ctx, `SELECT e.session_id, e.cadre_id, e.attended, e.create_time, sc.topic, sc.score
+	return scanEnrollments(q.QueryContext(ctx, `SELECT `+enrollmentColumns+`
 		FROM (SELECT * FROM enrollments WHERE session_id = ? AND cadre_id > ? AND `+scope+` ORDER BY cadre_id LIMIT ?) e
 		LEFT JOIN scores sc ON sc.session_id = e.session_id AND sc.cadre_id = e.cadre_id
 		ORDER BY e.cadre_id, sc.topic`, args...))
@@ -131,13 +217,12 @@ func enrollments(ctx context.Context, q db.Querier, session, afterCadre string, 
 
 // cadreEnrollments returns every enrolment of a cadre with its scores, by session.
 func cadreEnrollments(ctx context.Context, q db.Querier, cadreID string) ([]*knkv1.Enrollment, error) {
-	return scanEnrollments(q.QueryContext(ctx, `SELECT e.session_id, e.cadre_id, e.attended, e.create_time, sc.topic, sc.score
+	return scanEnrollments(q.QueryContext(ctx, `SELECT `+enrollmentColumns+`
 		FROM enrollments e LEFT JOIN scores sc ON sc.session_id = e.session_id AND sc.cadre_id = e.cadre_id
 		WHERE e.cadre_id = ? ORDER BY e.session_id, sc.topic`, cadreID))
 }
 
-// scanEnrollments reads rows of (session, cadre, attended, create time, topic,
-// score), one per score and grouped by enrolment, into enrolments.
+// scanEnrollments reads rows of enrollmentColumns, one per score and grouped by enrolment, into enrolments.
 func scanEnrollments(rows *sql.Rows, err error) ([]*knkv1.Enrollment, error) {
 	if err != nil {
 		return nil, err
@@ -149,15 +234,18 @@ func scanEnrollments(rows *sql.Rows, err error) ([]*knkv1.Enrollment, error) {
 			session, cadreID string
 			attended         bool
 			ct               int64
+			state, pos       int32
+			note             string
 			topicN, score    *int64
 		)
-		if err := rows.Scan(&session, &cadreID, &attended, &ct, &topicN, &score); err != nil {
+		if err := rows.Scan(&session, &cadreID, &attended, &ct, &state, &note, &pos, &topicN, &score); err != nil {
 			return nil, err
 		}
 		name := "sessions/" + session + "/enrollments/" + cadreID
 		if len(out) == 0 || out[len(out)-1].Name != name {
 			out = append(out, &knkv1.Enrollment{Name: name, Cadre: "cadres/" + cadreID, Attended: attended,
-				CreateTime: stamp(ct), Scores: map[string]int32{}})
+				CreateTime: stamp(ct), Scores: map[string]int32{},
+				State: knkv1.Enrollment_State(state), WaitlistPosition: pos, WaitlistNote: note})
 		}
 		if topicN != nil {
 			out[len(out)-1].Scores[knkv1.Topic(*topicN).String()] = int32(*score)

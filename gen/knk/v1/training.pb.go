@@ -128,6 +128,59 @@ func (Session_State) EnumDescriptor() ([]byte, []int) {
 	return file_knk_v1_training_proto_rawDescGZIP(), []int{0, 1}
 }
 
+// State of the enrolment.
+type Enrollment_State int32
+
+const (
+	Enrollment_STATE_UNSPECIFIED Enrollment_State = 0
+	// The cadre holds a place (and the time slot).
+	Enrollment_STATE_ENROLLED Enrollment_State = 1
+	// The session was full: the cadre waits for a place and does not hold the
+	// time slot until promoted.
+	Enrollment_STATE_WAITLISTED Enrollment_State = 2
+)
+
+// Enum value maps for Enrollment_State.
+var (
+	Enrollment_State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "STATE_ENROLLED",
+		2: "STATE_WAITLISTED",
+	}
+	Enrollment_State_value = map[string]int32{
+		"STATE_UNSPECIFIED": 0,
+		"STATE_ENROLLED":    1,
+		"STATE_WAITLISTED":  2,
+	}
+)
+
+func (x Enrollment_State) Enum() *Enrollment_State {
+	p := new(Enrollment_State)
+	*p = x
+	return p
+}
+
+func (x Enrollment_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Enrollment_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_knk_v1_training_proto_enumTypes[2].Descriptor()
+}
+
+func (Enrollment_State) Type() protoreflect.EnumType {
+	return &file_knk_v1_training_proto_enumTypes[2]
+}
+
+func (x Enrollment_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Enrollment_State.Descriptor instead.
+func (Enrollment_State) EnumDescriptor() ([]byte, []int) {
+	return file_knk_v1_training_proto_rawDescGZIP(), []int{1, 0}
+}
+
 // Session is one training or socialisation session.
 type Session struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -296,7 +349,8 @@ func (x *Session) GetEtag() string {
 	return ""
 }
 
-// Enrollment is a cadre's place in a session, with attendance and scores.
+// Enrollment is a cadre's place in a session, with attendance and scores, or
+// the cadre's place on the session's waitlist.
 type Enrollment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// sessions/{session_id}/enrollments/{cadre_id}
@@ -308,9 +362,15 @@ type Enrollment struct {
 	Scores     map[string]int32       `protobuf:"bytes,4,rep,name=scores,proto3" json:"scores,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// The cadre's name, so that a list of enrolments reads as an attendance list.
-	CadreDisplayName string `protobuf:"bytes,6,opt,name=cadre_display_name,json=cadreDisplayName,proto3" json:"cadre_display_name,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	CadreDisplayName string           `protobuf:"bytes,6,opt,name=cadre_display_name,json=cadreDisplayName,proto3" json:"cadre_display_name,omitempty"`
+	State            Enrollment_State `protobuf:"varint,7,opt,name=state,proto3,enum=knk.v1.Enrollment_State" json:"state,omitempty"`
+	// 1 for the next cadre to be promoted; 0 when enrolled.
+	WaitlistPosition int32 `protobuf:"varint,8,opt,name=waitlist_position,json=waitlistPosition,proto3" json:"waitlist_position,omitempty"`
+	// Why a waitlisted cadre was passed over when a place freed (e.g. enrolled in
+	// another session at an overlapping time); empty otherwise.
+	WaitlistNote  string `protobuf:"bytes,9,opt,name=waitlist_note,json=waitlistNote,proto3" json:"waitlist_note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Enrollment) Reset() {
@@ -381,6 +441,27 @@ func (x *Enrollment) GetCreateTime() *timestamppb.Timestamp {
 func (x *Enrollment) GetCadreDisplayName() string {
 	if x != nil {
 		return x.CadreDisplayName
+	}
+	return ""
+}
+
+func (x *Enrollment) GetState() Enrollment_State {
+	if x != nil {
+		return x.State
+	}
+	return Enrollment_STATE_UNSPECIFIED
+}
+
+func (x *Enrollment) GetWaitlistPosition() int32 {
+	if x != nil {
+		return x.WaitlistPosition
+	}
+	return 0
+}
+
+func (x *Enrollment) GetWaitlistNote() string {
+	if x != nil {
+		return x.WaitlistNote
 	}
 	return ""
 }
@@ -742,7 +823,10 @@ type EnrollCadreRequest struct {
 	// sessions/{session_id}
 	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	// cadres/{cadre_id}
-	Cadre         string `protobuf:"bytes,2,opt,name=cadre,proto3" json:"cadre,omitempty"`
+	Cadre string `protobuf:"bytes,2,opt,name=cadre,proto3" json:"cadre,omitempty"`
+	// Refuse with FAILED_PRECONDITION SESSION_FULL instead of waitlisting the
+	// cadre when the session is full.
+	NoWaitlist    bool `protobuf:"varint,3,opt,name=no_waitlist,json=noWaitlist,proto3" json:"no_waitlist,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -789,6 +873,13 @@ func (x *EnrollCadreRequest) GetCadre() string {
 		return x.Cadre
 	}
 	return ""
+}
+
+func (x *EnrollCadreRequest) GetNoWaitlist() bool {
+	if x != nil {
+		return x.NoWaitlist
+	}
+	return false
 }
 
 // ListEnrollmentsRequest is the request of ListEnrollments.
@@ -1190,7 +1281,7 @@ const file_knk_v1_training_proto_rawDesc = "" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_SCHEDULED\x10\x01\x12\x13\n" +
 	"\x0fSTATE_COMPLETED\x10\x02\x12\x13\n" +
-	"\x0fSTATE_CANCELLED\x10\x03\"\xc9\x02\n" +
+	"\x0fSTATE_CANCELLED\x10\x03\"\xa4\x04\n" +
 	"\n" +
 	"Enrollment\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x14\n" +
@@ -1199,10 +1290,17 @@ const file_knk_v1_training_proto_rawDesc = "" +
 	"\x06scores\x18\x04 \x03(\v2\x1e.knk.v1.Enrollment.ScoresEntryB\x03\xe0A\x03R\x06scores\x12@\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x121\n" +
-	"\x12cadre_display_name\x18\x06 \x01(\tB\x03\xe0A\x03R\x10cadreDisplayName\x1a9\n" +
+	"\x12cadre_display_name\x18\x06 \x01(\tB\x03\xe0A\x03R\x10cadreDisplayName\x123\n" +
+	"\x05state\x18\a \x01(\x0e2\x18.knk.v1.Enrollment.StateB\x03\xe0A\x03R\x05state\x120\n" +
+	"\x11waitlist_position\x18\b \x01(\x05B\x03\xe0A\x03R\x10waitlistPosition\x12(\n" +
+	"\rwaitlist_note\x18\t \x01(\tB\x03\xe0A\x03R\fwaitlistNote\x1a9\n" +
 	"\vScoresEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"e\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"H\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eSTATE_ENROLLED\x10\x01\x12\x14\n" +
+	"\x10STATE_WAITLISTED\x10\x02\"e\n" +
 	"\x14CreateSessionRequest\x12.\n" +
 	"\asession\x18\x01 \x01(\v2\x0f.knk.v1.SessionB\x03\xe0A\x02R\asession\x12\x1d\n" +
 	"\n" +
@@ -1228,10 +1326,12 @@ const file_knk_v1_training_proto_rawDesc = "" +
 	"updateMask\"L\n" +
 	"\x14CancelSessionRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
-	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\"L\n" +
+	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\"m\n" +
 	"\x12EnrollCadreRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x19\n" +
-	"\x05cadre\x18\x02 \x01(\tB\x03\xe0A\x02R\x05cadre\"q\n" +
+	"\x05cadre\x18\x02 \x01(\tB\x03\xe0A\x02R\x05cadre\x12\x1f\n" +
+	"\vno_waitlist\x18\x03 \x01(\bR\n" +
+	"noWaitlist\"q\n" +
 	"\x16ListEnrollmentsRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -1281,81 +1381,83 @@ func file_knk_v1_training_proto_rawDescGZIP() []byte {
 	return file_knk_v1_training_proto_rawDescData
 }
 
-var file_knk_v1_training_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_knk_v1_training_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_knk_v1_training_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_knk_v1_training_proto_goTypes = []any{
 	(Session_Mode)(0),               // 0: knk.v1.Session.Mode
 	(Session_State)(0),              // 1: knk.v1.Session.State
-	(*Session)(nil),                 // 2: knk.v1.Session
-	(*Enrollment)(nil),              // 3: knk.v1.Enrollment
-	(*CreateSessionRequest)(nil),    // 4: knk.v1.CreateSessionRequest
-	(*GetSessionRequest)(nil),       // 5: knk.v1.GetSessionRequest
-	(*ListSessionsRequest)(nil),     // 6: knk.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),    // 7: knk.v1.ListSessionsResponse
-	(*UpdateSessionRequest)(nil),    // 8: knk.v1.UpdateSessionRequest
-	(*CancelSessionRequest)(nil),    // 9: knk.v1.CancelSessionRequest
-	(*EnrollCadreRequest)(nil),      // 10: knk.v1.EnrollCadreRequest
-	(*ListEnrollmentsRequest)(nil),  // 11: knk.v1.ListEnrollmentsRequest
-	(*ListEnrollmentsResponse)(nil), // 12: knk.v1.ListEnrollmentsResponse
-	(*DeleteEnrollmentRequest)(nil), // 13: knk.v1.DeleteEnrollmentRequest
-	(*SessionResult)(nil),           // 14: knk.v1.SessionResult
-	(*RecordResultsRequest)(nil),    // 15: knk.v1.RecordResultsRequest
-	(*RecordResultsResponse)(nil),   // 16: knk.v1.RecordResultsResponse
-	(*CompleteSessionRequest)(nil),  // 17: knk.v1.CompleteSessionRequest
-	nil,                             // 18: knk.v1.Enrollment.ScoresEntry
-	nil,                             // 19: knk.v1.SessionResult.ScoresEntry
-	(Topic)(0),                      // 20: knk.v1.Topic
-	(*timestamppb.Timestamp)(nil),   // 21: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),   // 22: google.protobuf.FieldMask
-	(*emptypb.Empty)(nil),           // 23: google.protobuf.Empty
+	(Enrollment_State)(0),           // 2: knk.v1.Enrollment.State
+	(*Session)(nil),                 // 3: knk.v1.Session
+	(*Enrollment)(nil),              // 4: knk.v1.Enrollment
+	(*CreateSessionRequest)(nil),    // 5: knk.v1.CreateSessionRequest
+	(*GetSessionRequest)(nil),       // 6: knk.v1.GetSessionRequest
+	(*ListSessionsRequest)(nil),     // 7: knk.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),    // 8: knk.v1.ListSessionsResponse
+	(*UpdateSessionRequest)(nil),    // 9: knk.v1.UpdateSessionRequest
+	(*CancelSessionRequest)(nil),    // 10: knk.v1.CancelSessionRequest
+	(*EnrollCadreRequest)(nil),      // 11: knk.v1.EnrollCadreRequest
+	(*ListEnrollmentsRequest)(nil),  // 12: knk.v1.ListEnrollmentsRequest
+	(*ListEnrollmentsResponse)(nil), // 13: knk.v1.ListEnrollmentsResponse
+	(*DeleteEnrollmentRequest)(nil), // 14: knk.v1.DeleteEnrollmentRequest
+	(*SessionResult)(nil),           // 15: knk.v1.SessionResult
+	(*RecordResultsRequest)(nil),    // 16: knk.v1.RecordResultsRequest
+	(*RecordResultsResponse)(nil),   // 17: knk.v1.RecordResultsResponse
+	(*CompleteSessionRequest)(nil),  // 18: knk.v1.CompleteSessionRequest
+	nil,                             // 19: knk.v1.Enrollment.ScoresEntry
+	nil,                             // 20: knk.v1.SessionResult.ScoresEntry
+	(Topic)(0),                      // 21: knk.v1.Topic
+	(*timestamppb.Timestamp)(nil),   // 22: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),   // 23: google.protobuf.FieldMask
+	(*emptypb.Empty)(nil),           // 24: google.protobuf.Empty
 }
 var file_knk_v1_training_proto_depIdxs = []int32{
-	20, // 0: knk.v1.Session.topics:type_name -> knk.v1.Topic
+	21, // 0: knk.v1.Session.topics:type_name -> knk.v1.Topic
 	0,  // 1: knk.v1.Session.mode:type_name -> knk.v1.Session.Mode
-	21, // 2: knk.v1.Session.start_time:type_name -> google.protobuf.Timestamp
-	21, // 3: knk.v1.Session.end_time:type_name -> google.protobuf.Timestamp
+	22, // 2: knk.v1.Session.start_time:type_name -> google.protobuf.Timestamp
+	22, // 3: knk.v1.Session.end_time:type_name -> google.protobuf.Timestamp
 	1,  // 4: knk.v1.Session.state:type_name -> knk.v1.Session.State
-	21, // 5: knk.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	21, // 6: knk.v1.Session.update_time:type_name -> google.protobuf.Timestamp
-	18, // 7: knk.v1.Enrollment.scores:type_name -> knk.v1.Enrollment.ScoresEntry
-	21, // 8: knk.v1.Enrollment.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 9: knk.v1.CreateSessionRequest.session:type_name -> knk.v1.Session
-	20, // 10: knk.v1.ListSessionsRequest.topic:type_name -> knk.v1.Topic
-	1,  // 11: knk.v1.ListSessionsRequest.state:type_name -> knk.v1.Session.State
-	21, // 12: knk.v1.ListSessionsRequest.start_after:type_name -> google.protobuf.Timestamp
-	21, // 13: knk.v1.ListSessionsRequest.start_before:type_name -> google.protobuf.Timestamp
-	2,  // 14: knk.v1.ListSessionsResponse.sessions:type_name -> knk.v1.Session
-	2,  // 15: knk.v1.UpdateSessionRequest.session:type_name -> knk.v1.Session
-	22, // 16: knk.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 17: knk.v1.ListEnrollmentsResponse.enrollments:type_name -> knk.v1.Enrollment
-	19, // 18: knk.v1.SessionResult.scores:type_name -> knk.v1.SessionResult.ScoresEntry
-	14, // 19: knk.v1.RecordResultsRequest.results:type_name -> knk.v1.SessionResult
-	3,  // 20: knk.v1.RecordResultsResponse.enrollments:type_name -> knk.v1.Enrollment
-	4,  // 21: knk.v1.TrainingService.CreateSession:input_type -> knk.v1.CreateSessionRequest
-	5,  // 22: knk.v1.TrainingService.GetSession:input_type -> knk.v1.GetSessionRequest
-	6,  // 23: knk.v1.TrainingService.ListSessions:input_type -> knk.v1.ListSessionsRequest
-	8,  // 24: knk.v1.TrainingService.UpdateSession:input_type -> knk.v1.UpdateSessionRequest
-	9,  // 25: knk.v1.TrainingService.CancelSession:input_type -> knk.v1.CancelSessionRequest
-	10, // 26: knk.v1.TrainingService.EnrollCadre:input_type -> knk.v1.EnrollCadreRequest
-	11, // 27: knk.v1.TrainingService.ListEnrollments:input_type -> knk.v1.ListEnrollmentsRequest
-	13, // 28: knk.v1.TrainingService.DeleteEnrollment:input_type -> knk.v1.DeleteEnrollmentRequest
-	15, // 29: knk.v1.TrainingService.RecordResults:input_type -> knk.v1.RecordResultsRequest
-	17, // 30: knk.v1.TrainingService.CompleteSession:input_type -> knk.v1.CompleteSessionRequest
-	2,  // 31: knk.v1.TrainingService.CreateSession:output_type -> knk.v1.Session
-	2,  // 32: knk.v1.TrainingService.GetSession:output_type -> knk.v1.Session
-	7,  // 33: knk.v1.TrainingService.ListSessions:output_type -> knk.v1.ListSessionsResponse
-	2,  // 34: knk.v1.TrainingService.UpdateSession:output_type -> knk.v1.Session
-	2,  // 35: knk.v1.TrainingService.CancelSession:output_type -> knk.v1.Session
-	3,  // 36: knk.v1.TrainingService.EnrollCadre:output_type -> knk.v1.Enrollment
-	12, // 37: knk.v1.TrainingService.ListEnrollments:output_type -> knk.v1.ListEnrollmentsResponse
-	23, // 38: knk.v1.TrainingService.DeleteEnrollment:output_type -> google.protobuf.Empty
-	16, // 39: knk.v1.TrainingService.RecordResults:output_type -> knk.v1.RecordResultsResponse
-	2,  // 40: knk.v1.TrainingService.CompleteSession:output_type -> knk.v1.Session
-	31, // [31:41] is the sub-list for method output_type
-	21, // [21:31] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	22, // 5: knk.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	22, // 6: knk.v1.Session.update_time:type_name -> google.protobuf.Timestamp
+	19, // 7: knk.v1.Enrollment.scores:type_name -> knk.v1.Enrollment.ScoresEntry
+	22, // 8: knk.v1.Enrollment.create_time:type_name -> google.protobuf.Timestamp
+	2,  // 9: knk.v1.Enrollment.state:type_name -> knk.v1.Enrollment.State
+	3,  // 10: knk.v1.CreateSessionRequest.session:type_name -> knk.v1.Session
+	21, // 11: knk.v1.ListSessionsRequest.topic:type_name -> knk.v1.Topic
+	1,  // 12: knk.v1.ListSessionsRequest.state:type_name -> knk.v1.Session.State
+	22, // 13: knk.v1.ListSessionsRequest.start_after:type_name -> google.protobuf.Timestamp
+	22, // 14: knk.v1.ListSessionsRequest.start_before:type_name -> google.protobuf.Timestamp
+	3,  // 15: knk.v1.ListSessionsResponse.sessions:type_name -> knk.v1.Session
+	3,  // 16: knk.v1.UpdateSessionRequest.session:type_name -> knk.v1.Session
+	23, // 17: knk.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 18: knk.v1.ListEnrollmentsResponse.enrollments:type_name -> knk.v1.Enrollment
+	20, // 19: knk.v1.SessionResult.scores:type_name -> knk.v1.SessionResult.ScoresEntry
+	15, // 20: knk.v1.RecordResultsRequest.results:type_name -> knk.v1.SessionResult
+	4,  // 21: knk.v1.RecordResultsResponse.enrollments:type_name -> knk.v1.Enrollment
+	5,  // 22: knk.v1.TrainingService.CreateSession:input_type -> knk.v1.CreateSessionRequest
+	6,  // 23: knk.v1.TrainingService.GetSession:input_type -> knk.v1.GetSessionRequest
+	7,  // 24: knk.v1.TrainingService.ListSessions:input_type -> knk.v1.ListSessionsRequest
+	9,  // 25: knk.v1.TrainingService.UpdateSession:input_type -> knk.v1.UpdateSessionRequest
+	10, // 26: knk.v1.TrainingService.CancelSession:input_type -> knk.v1.CancelSessionRequest
+	11, // 27: knk.v1.TrainingService.EnrollCadre:input_type -> knk.v1.EnrollCadreRequest
+	12, // 28: knk.v1.TrainingService.ListEnrollments:input_type -> knk.v1.ListEnrollmentsRequest
+	14, // 29: knk.v1.TrainingService.DeleteEnrollment:input_type -> knk.v1.DeleteEnrollmentRequest
+	16, // 30: knk.v1.TrainingService.RecordResults:input_type -> knk.v1.RecordResultsRequest
+	18, // 31: knk.v1.TrainingService.CompleteSession:input_type -> knk.v1.CompleteSessionRequest
+	3,  // 32: knk.v1.TrainingService.CreateSession:output_type -> knk.v1.Session
+	3,  // 33: knk.v1.TrainingService.GetSession:output_type -> knk.v1.Session
+	8,  // 34: knk.v1.TrainingService.ListSessions:output_type -> knk.v1.ListSessionsResponse
+	3,  // 35: knk.v1.TrainingService.UpdateSession:output_type -> knk.v1.Session
+	3,  // 36: knk.v1.TrainingService.CancelSession:output_type -> knk.v1.Session
+	4,  // 37: knk.v1.TrainingService.EnrollCadre:output_type -> knk.v1.Enrollment
+	13, // 38: knk.v1.TrainingService.ListEnrollments:output_type -> knk.v1.ListEnrollmentsResponse
+	24, // 39: knk.v1.TrainingService.DeleteEnrollment:output_type -> google.protobuf.Empty
+	17, // 40: knk.v1.TrainingService.RecordResults:output_type -> knk.v1.RecordResultsResponse
+	3,  // 41: knk.v1.TrainingService.CompleteSession:output_type -> knk.v1.Session
+	32, // [32:42] is the sub-list for method output_type
+	22, // [22:32] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_knk_v1_training_proto_init() }
@@ -1369,7 +1471,7 @@ func file_knk_v1_training_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_knk_v1_training_proto_rawDesc), len(file_knk_v1_training_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,

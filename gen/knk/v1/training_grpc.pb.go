@@ -48,7 +48,7 @@ type TrainingServiceClient interface {
 	UpdateSession(ctx context.Context, in *UpdateSessionRequest, opts ...grpc.CallOption) (*Session, error)
 	// CancelSession cancels a scheduled session; its enrolments end.
 	CancelSession(ctx context.Context, in *CancelSessionRequest, opts ...grpc.CallOption) (*Session, error)
-	// EnrollCadre enrols a cadre into a session.
+	// EnrollCadre enrols a cadre into a session, or onto its waitlist when full.
 	EnrollCadre(ctx context.Context, in *EnrollCadreRequest, opts ...grpc.CallOption) (*Enrollment, error)
 	// ListEnrollments lists a session's enrolments.
 	ListEnrollments(ctx context.Context, in *ListEnrollmentsRequest, opts ...grpc.CallOption) (*ListEnrollmentsResponse, error)
@@ -184,7 +184,7 @@ type TrainingServiceServer interface {
 	UpdateSession(context.Context, *UpdateSessionRequest) (*Session, error)
 	// CancelSession cancels a scheduled session; its enrolments end.
 	CancelSession(context.Context, *CancelSessionRequest) (*Session, error)
-	// EnrollCadre enrols a cadre into a session.
+	// EnrollCadre enrols a cadre into a session, or onto its waitlist when full.
 	EnrollCadre(context.Context, *EnrollCadreRequest) (*Enrollment, error)
 	// ListEnrollments lists a session's enrolments.
 	ListEnrollments(context.Context, *ListEnrollmentsRequest) (*ListEnrollmentsResponse, error)
