@@ -13,8 +13,8 @@ import (
 )
 
 // createDuringImport measures CreateCadre exactly as create_cadre_rps does while
-// one roster import streams new rows for the whole measurement (issue 11: a bulk
-// import must not starve single writes). Its ratio to create_cadre_rps is the
+// one roster import streams new rows (at most --rows) for the whole measurement
+// (issue 11: a bulk import must not starve single writes). Its ratio to create_cadre_rps is the
 // share of their solo throughput that single creates keep; the note says how
 // fast the import went meanwhile.
 func (b *bench) createDuringImport(ctx context.Context) {
@@ -33,7 +33,7 @@ func (b *bench) createDuringImport(ctx context.Context) {
 	)
 	go func() {
 		var err error
-		for !stop.Load() {
+		for !stop.Load() && sent.Load() < int64(b.cfg.Rows) {
 			if err = stream.Send(&knkv1.ImportCadresRequest{Cadre: cadreAt(b.nextRow.Add(1) - 1)}); err != nil {
 				break // io.EOF: the server ended the call; CloseImport says why
 			}

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -55,6 +56,58 @@ type DB struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced when events commit
+
+	trace atomic.Pointer[func(query string, args []any)]
+}
+
+// Trace calls fn with every read query run by QueryContext (tests use it to
+// EXPLAIN the queries the API makes); nil stops tracing.
+func (db *DB) Trace(fn func(query string, args []any)) {
+	if fn == nil {
+		db.trace.Store(nil)
+		return
+	}
+	db.trace.Store(&fn)
+}
+
+// Explain returns the plan of a read query: SQLite's EXPLAIN QUERY PLAN, or
+// PostgreSQL's EXPLAIN with sequential scans discouraged (enable_seqscan=off),
+// since the planner scans small test tables whatever their indexes.
+func (db *DB) Explain(ctx context.Context, query string, args ...any) (string, error) {
+	tx, err := db.read.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	prefix := "EXPLAIN QUERY PLAN "
+	if db.Engine() == "postgres" {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+			return "", err
+		}
+		prefix = "EXPLAIN "
+	}
+	rows, err := tx.QueryContext(ctx, prefix+db.d.rebind(query), args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		fmt.Fprintln(&plan, vals[len(vals)-1]) // SQLite: id, parent, notused, detail; PostgreSQL: one line
+	}
+	return plan.String(), rows.Err()
 }
 
 // Open opens the store named by dsn: a postgres:// (or postgresql://) URL, or a
@@ -131,6 +184,9 @@ func (db *DB) WriteBulk(ctx context.Context, n int, fn func(tx *Tx, lo, hi int) 
 
 // QueryContext runs a read query outside any transaction.
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if trace := db.trace.Load(); trace != nil {
+		(*trace)(query, args)
+	}
 	return db.read.QueryContext(ctx, db.d.rebind(query), args...)
 }
 

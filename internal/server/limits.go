@@ -72,8 +72,8 @@ var DefaultLimits = Limits{
 	ReadTimeout:        30 * time.Second,
 	StreamIdleTimeout:  30 * time.Second,
 	IdleTimeout:        2 * time.Minute,
-	MaxHTTPConns:       4096,
-	MaxGRPCConns:       1024,
+	MaxHTTPConns:       2048,
+	MaxGRPCConns:       512,
 	MaxStreams:         256,
 	MaxRecvBytes:       4 << 20,
 	KeepaliveMinTime:   10 * time.Second,
@@ -133,10 +133,10 @@ func listen(addr string, max int) (net.Listener, error) {
 }
 
 // capListener holds at most max connections. When it is full, a new connection
-// takes the place of the oldest one that has not sent a byte yet in its first
-// silentGrace (an idle connection holds a place for nothing); when every
-// connection has spoken, the new one waits, and those after it wait in the
-// kernel's accept queue.
+// takes the place of the oldest one that holds its place for nothing: one that
+// has not sent a byte in its first silentGrace, or a REST keep-alive connection
+// between requests. When every connection is busy, the new one waits, and those
+// after it wait in the kernel's accept queue.
 type capListener struct {
 	net.Listener
 	max    int
@@ -159,7 +159,7 @@ func (l *capListener) Accept() (net.Conn, error) {
 			return nil, net.ErrClosed
 		}
 		if victim := l.oldestSilent(); victim != nil {
-			if wait := silentGrace - time.Since(victim.accepted); wait > 0 {
+			if wait := silentGrace - time.Since(victim.accepted); wait > 0 && !victim.idle.Load() {
 				// Every silent one is new: give it the time to speak.
 				l.mu.Unlock()
 				time.Sleep(wait)
@@ -180,14 +180,30 @@ func (l *capListener) Accept() (net.Conn, error) {
 	return cc, nil
 }
 
-// oldestSilent is the oldest connection that has sent nothing, or nil.
+// oldestSilent is the oldest connection that holds its place for nothing: it
+// has sent nothing, or it is a REST keep-alive connection between requests.
 func (l *capListener) oldestSilent() *capConn {
 	for e := l.conns.Front(); e != nil; e = e.Next() {
-		if c := e.Value.(*capConn); !c.spoke.Load() {
+		if c := e.Value.(*capConn); !c.spoke.Load() || c.idle.Load() {
 			return c
 		}
 	}
 	return nil
+}
+
+// trackIdle is the REST server's ConnState hook: a keep-alive connection
+// waiting for its next request may give its place to a new one.
+func trackIdle(c net.Conn, state http.ConnState) {
+	cc, ok := c.(*capConn)
+	if !ok {
+		return
+	}
+	cc.idle.Store(state == http.StateIdle)
+	if state == http.StateIdle { // an Accept waiting for a place may take this one
+		cc.l.mu.Lock()
+		cc.l.freed.Signal()
+		cc.l.mu.Unlock()
+	}
 }
 
 // drop forgets c; l.mu is held.
@@ -219,6 +235,7 @@ type capConn struct {
 	accepted time.Time
 	elem     *list.Element // guarded by l.mu
 	spoke    atomic.Bool
+	idle     atomic.Bool // a REST connection between requests
 }
 
 func (c *capConn) Read(p []byte) (int, error) {
@@ -244,6 +261,7 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
 		IdleTimeout:       l.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
+		ConnState:         trackIdle,
 	}
 }
 

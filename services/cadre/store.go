@@ -2,6 +2,7 @@ package cadre
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -240,7 +241,9 @@ func list(ctx context.Context, q db.Querier, f filter, after string, limit int) 
 		where, args = append(where, "state = ?"), append(args, int32(f.state))
 	}
 	if f.topic != knkv1.Topic_TOPIC_UNSPECIFIED {
-		where, args = append(where, "(passed_topics & ?) <> 0"), append(args, int64(1)<<f.topic)
+		// A literal, not a parameter: the planner matches it to the partial index
+		// cadres_topic_N (migration 00013). f.topic is a checked enum.
+		where = append(where, fmt.Sprintf("(passed_topics & %d) <> 0", int64(1)<<f.topic))
 	}
 	return db.All(ctx, q, scan, `SELECT `+columns+` FROM cadres WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, append(args, limit)...)

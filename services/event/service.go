@@ -30,8 +30,10 @@ type Service struct {
 var _ knkv1.EventServiceServer = (*Service)(nil)
 
 const (
-	// watchBatch bounds how many events WatchEvents reads per query.
-	watchBatch = 500
+	// watchBatch bounds how many events WatchEvents reads per query. A replay
+	// holds one page while Send waits on the client's flow control, so the page
+	// is small: 400 watchers that do not read hold 400 pages.
+	watchBatch = 100
 	// pollInterval is how often WatchEvents re-reads the log without a local
 	// commit notice, so that commits made by another process are picked up too.
 	pollInterval = 2 * time.Second

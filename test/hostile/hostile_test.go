@@ -63,7 +63,7 @@ type size struct {
 var (
 	small = size{name: "small", maxHTTPConns: 600, maxGRPCConns: 200, bodyClients: 8, slowConns: 200, idleHTTP: 800, idleGRPC: 300,
 		events: 5000, watchKeys: 4, watchStreams: 200, stalled: 40, badKeyClients: 16, attack: 3 * time.Second}
-	full = size{name: "full", maxHTTPConns: 4096, maxGRPCConns: 1024, bodyClients: 32, slowConns: 3000, idleHTTP: 5000, idleGRPC: 1500,
+	full = size{name: "full", maxHTTPConns: 2048, maxGRPCConns: 512, bodyClients: 32, slowConns: 2000, idleHTTP: 5000, idleGRPC: 1500,
 		events: 100000, watchKeys: 50, watchStreams: 2000, stalled: 500, badKeyClients: 64, attack: 10 * time.Second}
 )
 
@@ -97,6 +97,7 @@ type knkd struct {
 	adminKey  string
 	fedKey    string
 	cadreName string
+	watchKeys []string         // admin keys for the stream flood
 	conn      *grpc.ClientConn // the well-behaved client's connection
 	log       string
 }
@@ -290,6 +291,14 @@ func (k *knkd) seed(t *testing.T, sz size) {
 		t.Fatalf("list: %v", err)
 	}
 	k.cadreName = list.Cadres[0].Name
+	k.watchKeys = []string{k.adminKey}
+	for len(k.watchKeys) < sz.watchKeys {
+		key, err := orgs.CreateApiKey(ctx, &knkv1.CreateApiKeyRequest{Parent: "organizations/admin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.watchKeys = append(k.watchKeys, key.Secret)
+	}
 }
 
 // figure is what one attack measured.
@@ -651,15 +660,7 @@ func idleConnections(t *testing.T, k *knkd, sz size) string {
 // with sz.watchKeys keys, none of them read (replays must wait on flow control),
 // and sz.stalled import streams that send one row and then nothing.
 func streamFlood(t *testing.T, k *knkd, sz size) string {
-	keys := []string{k.adminKey}
-	orgs := knkv1.NewOrganizationServiceClient(k.conn)
-	for len(keys) < sz.watchKeys {
-		key, err := orgs.CreateApiKey(keyCtx(context.Background(), k.adminKey), &knkv1.CreateApiKeyRequest{Parent: "organizations/admin"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, key.Secret)
-	}
+	keys := k.watchKeys
 	const perConn = 100 // under --max-streams
 	var conns []*grpc.ClientConn
 	dial := func() *grpc.ClientConn {
@@ -679,7 +680,7 @@ func streamFlood(t *testing.T, k *knkd, sz size) string {
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var watching, exhausted, otherErr, stalledCut, stalledOther atomic.Int64
+	var watching, exhausted, otherErr, stalledCut, stalledRefused, stalledOther atomic.Int64
 	var wg sync.WaitGroup
 	var cc *grpc.ClientConn
 	for i := range sz.watchStreams {
@@ -722,9 +723,12 @@ func streamFlood(t *testing.T, k *knkd, sz size) string {
 			if err == nil {
 				_, err = s.Recv()
 			}
-			if status.Code(err) == codes.DeadlineExceeded {
+			switch status.Code(err) {
+			case codes.DeadlineExceeded:
 				stalledCut.Add(1)
-			} else {
+			case codes.ResourceExhausted: // the key's NIK-check budget (--nik-checks-per-minute)
+				stalledRefused.Add(1)
+			default:
 				stalledOther.Add(1)
 			}
 		}()
@@ -732,8 +736,11 @@ func streamFlood(t *testing.T, k *knkd, sz size) string {
 	time.Sleep(streamIdleTimeout + 2*time.Second)
 	cancel()
 	wg.Wait()
-	return fmt.Sprintf("%d WatchEvents streams of %d keys replaying %d events unread, %d stalled imports: %d watches open, %d RESOURCE_EXHAUSTED, %d other; %d imports cut with DEADLINE_EXCEEDED, %d other",
-		sz.watchStreams, len(keys), sz.events, sz.stalled, watching.Load(), exhausted.Load(), otherErr.Load(), stalledCut.Load(), stalledOther.Load())
+	if otherErr.Load() > 0 || stalledOther.Load() > 0 {
+		t.Errorf("%d watches and %d stalled imports ended otherwise than refused or cut", otherErr.Load(), stalledOther.Load())
+	}
+	return fmt.Sprintf("%d WatchEvents streams of %d keys replaying %d events unread, %d stalled imports: %d watches open, %d RESOURCE_EXHAUSTED, %d other; imports: %d cut with DEADLINE_EXCEEDED, %d refused RESOURCE_EXHAUSTED, %d other",
+		sz.watchStreams, len(keys), sz.events, sz.stalled, watching.Load(), exhausted.Load(), otherErr.Load(), stalledCut.Load(), stalledRefused.Load(), stalledOther.Load())
 }
 
 // badKeyFlood calls with random keys over gRPC and REST as fast as it can.

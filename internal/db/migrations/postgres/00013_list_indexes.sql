@@ -1,0 +1,26 @@
+-- +goose NO TRANSACTION
+-- +goose Up
+-- Every filter of ListCadres and ListCertificates has an index that also serves
+-- its keyset order, so a page costs the same at any depth and registry size
+-- (tests: internal/server/indexes_test.go). Topic filters use one partial index
+-- per topic; the query writes the topic's bit as a literal so that the planner
+-- can match it.
+-- CONCURRENTLY: building them does not block writers on a live database.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS cadres_state ON cadres (state, id);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS cadres_topic_1 ON cadres (id) WHERE (passed_topics & 2) <> 0;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS cadres_topic_2 ON cadres (id) WHERE (passed_topics & 4) <> 0;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS cadres_topic_3 ON cadres (id) WHERE (passed_topics & 8) <> 0;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS cadres_topic_4 ON cadres (id) WHERE (passed_topics & 16) <> 0;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS certificates_state ON certificates (state, number);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS certificates_province ON certificates (province_code, number);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS certificates_issuer ON certificates (issuer, number);
+
+-- +goose Down
+DROP INDEX certificates_issuer;
+DROP INDEX certificates_province;
+DROP INDEX certificates_state;
+DROP INDEX cadres_topic_4;
+DROP INDEX cadres_topic_3;
+DROP INDEX cadres_topic_2;
+DROP INDEX cadres_topic_1;
+DROP INDEX cadres_state;
