@@ -95,7 +95,7 @@ func (s *Service) WatchEvents(req *knkv1.WatchEventsRequest, stream grpc.ServerS
 	defer tick.Stop()
 	for {
 		changed := s.DB.EventsChanged()
-		events, err := s.list(ctx, last, watchBatch)
+		events, err := s.watchPage(ctx, last)
 		if err != nil {
 			return err
 		}
@@ -117,6 +117,22 @@ func (s *Service) WatchEvents(req *knkv1.WatchEventsRequest, stream grpc.ServerS
 			return status.Error(codes.Unavailable, "server is shutting down: resume from the last sequence you received")
 		}
 	}
+}
+
+// watchReads lets at most two watch pages be read at once, so that many watchers
+// replaying together (or all waking on one commit) leave the read pool and the
+// CPU to other calls; they take their turns instead.
+var watchReads = make(chan struct{}, 2)
+
+// watchPage reads the next page of a watch, in its turn.
+func (s *Service) watchPage(ctx context.Context, after int64) ([]*knkv1.Event, error) {
+	select {
+	case watchReads <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-watchReads }()
+	return s.list(ctx, after, watchBatch)
 }
 
 // list reads up to limit events with a sequence above after, in sequence order.
