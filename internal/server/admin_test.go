@@ -94,6 +94,18 @@ func TestMetricsCountEveryMethodWithItsCode(t *testing.T) {
 	})
 	admin := e.Server.AdminAddr()
 	fed := e.Org(t, "ksbsi", knkv1.Organization_KIND_FEDERATION, "")
+	unit := e.Org(t, "disnaker-dki", knkv1.Organization_KIND_TRAINING_UNIT, "31")
+	for _, c := range e.Trained(t, fed, unit, "31", 2) {
+		cert, err := e.Certs.IssueCertificate(testenv.Ctx(unit), &knkv1.IssueCertificateRequest{Cadre: c.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cert.Name == "certificates/KNK-31-2026-000002" {
+			if _, err := e.Certs.RevokeCertificate(testenv.Ctx(unit), &knkv1.RevokeCertificateRequest{Name: cert.Name, Reason: "salah data"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 
 	// Before any call every method is listed with zero calls.
 	before := scrape(t, admin)
@@ -160,11 +172,16 @@ func TestMetricsCountEveryMethodWithItsCode(t *testing.T) {
 	if got := value(m, "grpc_server_handling_seconds", map[string]string{"grpc_service": cadreSvc, "grpc_method": "ListCadres"}); got != 6 {
 		t.Errorf("grpc_server_handling_seconds count for ListCadres = %v, want 6", got)
 	}
-	if got := value(m, "grpc_server_handled_total", map[string]string{"grpc_method": "CreateOrganization", "grpc_code": "OK"}); got != 1 {
-		t.Errorf("CreateOrganization OK = %v, want 1", got)
+	if got := value(m, "grpc_server_handled_total", map[string]string{"grpc_method": "CreateOrganization", "grpc_code": "OK"}); got != 2 {
+		t.Errorf("CreateOrganization OK = %v, want 2", got)
 	}
 	if got := value(m, "grpc_server_started_total", map[string]string{"grpc_method": "WatchEvents", "grpc_type": "server_stream"}); got != 1 {
 		t.Errorf("WatchEvents started = %v, want 1", got)
+	}
+	for _, st := range []string{"STATE_VALID", "STATE_REVOKED"} {
+		if got := value(m, "knk_certificates", map[string]string{"province": "31", "state": st}); got != 1 {
+			t.Errorf("knk_certificates{province=31,state=%s} = %v, want 1", st, got)
+		}
 	}
 	if got := value(m, "knk_event_watchers", nil); got < 1 {
 		t.Errorf("knk_event_watchers = %v with a watch open", got)
