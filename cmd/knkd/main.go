@@ -35,6 +35,7 @@ type cli struct {
 	FailedAuthBurst     int           `name:"failed-auth-burst" help:"Burst of --failed-auth-rate." default:"10" env:"KNK_FAILED_AUTH_BURST"`
 	MinAge              int           `name:"min-age" help:"Minimum age of a cadre at registration (programme rule)." default:"18" env:"KNK_MIN_AGE"`
 	PassMark            int32         `name:"pass-mark" help:"Lowest score (0-100) that passes a topic, with attendance (programme rule)." default:"70" env:"KNK_PASS_MARK"`
+	MaxAttempts         int           `name:"max-attempts" help:"How many completed sessions a cadre may attend on a topic not yet passed before enrolment on it is refused." default:"3" env:"KNK_MAX_ATTEMPTS"`
 	AttendanceThreshold int32         `name:"attendance-threshold" help:"Lowest share of a session's days, in percent (1-100), a cadre must be present on to be credited." default:"80" env:"KNK_ATTENDANCE_THRESHOLD"`
 	SigningKey          string        `name:"signing-key" help:"PKCS#8 PEM Ed25519 key file that signs certificates (default: a key generated and kept in the store)." env:"KNK_SIGNING_KEY" type:"existingfile"`
 	KEKFile             string        `name:"key-encryption-key-file" help:"File with the key that encrypts the stored signing keys (base64 of 32 random bytes: openssl rand -base64 32). Default on SQLite: DB.kek beside the database, created on first start; required with PostgreSQL, the same file on every replica." env:"KNK_KEY_ENCRYPTION_KEY_FILE"`
@@ -140,7 +141,7 @@ func run(ctx context.Context, c cli, args []string) error {
 	}
 	srv, err := server.New(ctx, server.Config{
 		DB: c.DB, GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, Logger: log,
-		MinAge: c.MinAge, PassMark: c.PassMark, AttendanceThreshold: c.AttendanceThreshold, SigningKeyFile: c.SigningKey, KeyEncryptionKeyFile: c.KEKFile, ValidYears: c.ValidYears,
+		MinAge: c.MinAge, PassMark: c.PassMark, AttendanceThreshold: c.AttendanceThreshold, MaxAttempts: c.MaxAttempts, SigningKeyFile: c.SigningKey, KeyEncryptionKeyFile: c.KEKFile, ValidYears: c.ValidYears,
 		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout, NIKChecksPerMinute: c.NIKChecks,
 		PublicURL:          c.PublicURL,
 		AccessLogRetention: c.AccessLogRetention, EraseAfter: c.EraseAfter, NIKHashKeyFile: c.NIKHashKeyFile,

@@ -48,6 +48,9 @@ type Config struct {
 	// AttendanceThreshold is the share of a session's days (percent, default 80)
 	// a cadre must attend to be credited.
 	AttendanceThreshold int32
+	// MaxAttempts is how many sessions a cadre may attend on a topic not yet
+	// credited (default 3).
+	MaxAttempts int
 	// SigningKeyFile is a PKCS#8 PEM Ed25519 key that signs certificates; empty
 	// means a key generated and kept in the store on first start.
 	SigningKeyFile string
@@ -218,7 +221,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Guard: cadre.NewGuard(cfg.NIKChecksPerMinute, cfg.Logger, cfg.Now), Access: s.access, NIKKey: nikKey}
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
 	train := &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark,
-		AttendanceThreshold: cfg.AttendanceThreshold}
+		AttendanceThreshold: cfg.AttendanceThreshold, MaxAttempts: cfg.MaxAttempts}
 	knkv1.RegisterTrainingServiceServer(s.grpc, train)
 	signer, err := certificate.LoadSigner(ctx, s.db, certificate.SignerConfig{
 		File: cfg.SigningKeyFile, KEKFile: kek, CreateKEK: createKEK, Now: cfg.Now(),

@@ -41,6 +41,9 @@ type Service struct {
 	// AttendanceThreshold is the lowest share of a session's days, in percent,
 	// a cadre must be present on to be credited (default 80).
 	AttendanceThreshold int32
+	// MaxAttempts is how many completed sessions a cadre may attend on a topic
+	// not yet credited before enrolment in another is refused (default 3).
+	MaxAttempts int
 }
 
 var _ knkv1.TrainingServiceServer = (*Service)(nil)
@@ -467,6 +470,9 @@ func (s *Service) EnrollCadre(ctx context.Context, req *knkv1.EnrollCadreRequest
 		case st != 0:
 			return api.Error(codes.AlreadyExists, "ALREADY_ENROLLED", c.Name+" is already enrolled in "+sess.Name)
 		}
+		if err := s.checkAttempts(ctx, tx, c, sess); err != nil {
+			return err
+		}
 		state, event := enrolled, "enrollment.created"
 		room, err := takePlace(ctx, tx, id)
 		switch {
@@ -501,6 +507,28 @@ func (s *Service) EnrollCadre(ctx context.Context, req *knkv1.EnrollCadreRequest
 		return nil, err
 	}
 	return out, nil
+}
+
+// checkAttempts refuses a cadre who already attended MaxAttempts completed
+// sessions on a topic of sess that it has not been credited with.
+func (s *Service) checkAttempts(ctx context.Context, tx *db.Tx, c *knkv1.Cadre, sess *knkv1.Session) error {
+	limit := s.MaxAttempts
+	if limit == 0 {
+		limit = 3
+	}
+	for _, t := range sess.Topics {
+		if slices.Contains(c.PassedTopics, t) {
+			continue
+		}
+		n, err := attempts(ctx, tx, strings.TrimPrefix(c.Name, "cadres/"), t)
+		if err != nil {
+			return err
+		}
+		if n >= limit {
+			return precondition("TOO_MANY_ATTEMPTS", fmt.Sprintf("%s has already attended %d sessions on %s without passing it (at most %d attempts)", c.Name, n, t, limit))
+		}
+	}
+	return nil
 }
 
 // fillFromWaitlist promotes waitlisted cadres of session, first come first

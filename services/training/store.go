@@ -195,6 +195,15 @@ func passedScores(ctx context.Context, tx *db.Tx, session string, pass int32) (m
 	return topics, attended, masks, rows.Err()
 }
 
+// attempts counts the completed sessions on topic t in which cadreID held a place.
+func attempts(ctx context.Context, q db.Querier, cadreID string, t knkv1.Topic) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM enrollments e JOIN sessions s ON s.id = e.session_id
+		WHERE e.cadre_id = ? AND e.state = ? AND s.state = ? AND (s.topics & ?) <> 0`,
+		cadreID, enrolled, int32(knkv1.Session_STATE_COMPLETED), int64(1)<<t).Scan(&n)
+	return n, err
+}
+
 // overlapping reports whether cadreID is enrolled in a session other than
 // sessionID that is not cancelled and whose time overlaps [start, end).
 func overlapping(ctx context.Context, q db.Querier, cadreID, sessionID string, start, end int64) (bool, error) {
