@@ -19,32 +19,33 @@ import (
 )
 
 type cli struct {
-	DB              string        `help:"SQLite file path, or a postgres:// DSN without a password (a password goes in KNK_DB, --db-file, PGPASSWORD or ~/.pgpass, never on the command line)." default:"knk.db" env:"KNK_DB"`
-	DBFile          string        `name:"db-file" help:"File holding the SQLite path or postgres:// DSN (overrides --db); use it for a DSN with a password." env:"KNK_DB_FILE" type:"existingfile"`
-	GRPCAddr        string        `name:"grpc-addr" help:"gRPC listen address." default:"127.0.0.1:9090" env:"KNK_GRPC_ADDR"`
-	HTTPAddr        string        `name:"http-addr" help:"REST listen address." default:"127.0.0.1:8080" env:"KNK_HTTP_ADDR"`
-	TLSCert         string        `name:"tls-cert" help:"PEM certificate (chain) served on both ports; reloaded on SIGHUP or when the file changes." env:"KNK_TLS_CERT" type:"existingfile"`
-	TLSKey          string        `name:"tls-key" help:"PEM private key of --tls-cert." env:"KNK_TLS_KEY" type:"existingfile"`
-	ClientCA        string        `name:"client-ca" help:"PEM CA certificates: the gRPC port then requires a client certificate signed by one of them (internal services)." env:"KNK_CLIENT_CA" type:"existingfile"`
-	AllowPlaintext  bool          `name:"allow-plaintext" help:"Listen off loopback without TLS (only behind a proxy that terminates TLS)." env:"KNK_ALLOW_PLAINTEXT"`
-	Reflection      string        `help:"gRPC reflection: 'key' (any valid API key) or 'public'." enum:"key,public" default:"key" env:"KNK_REFLECTION"`
-	TrustedProxy    []string      `name:"trusted-proxy" help:"CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated)." env:"KNK_TRUSTED_PROXIES" sep:","`
-	AnonymousRate   int           `name:"anonymous-rate" help:"Calls without a key (certificate verification, JSON and pages) per minute per client address; 0 = no limit." default:"60" env:"KNK_ANONYMOUS_RATE"`
-	AnonymousBurst  int           `name:"anonymous-burst" help:"Burst of --anonymous-rate." default:"20" env:"KNK_ANONYMOUS_BURST"`
-	FailedAuthRate  int           `name:"failed-auth-rate" help:"Calls with a wrong API key per minute per client address; 0 = no limit." default:"10" env:"KNK_FAILED_AUTH_RATE"`
-	FailedAuthBurst int           `name:"failed-auth-burst" help:"Burst of --failed-auth-rate." default:"10" env:"KNK_FAILED_AUTH_BURST"`
-	MinAge          int           `name:"min-age" help:"Minimum age of a cadre at registration (programme rule)." default:"18" env:"KNK_MIN_AGE"`
-	PassMark        int32         `name:"pass-mark" help:"Lowest score (0-100) that passes a topic, with attendance (programme rule)." default:"70" env:"KNK_PASS_MARK"`
-	SigningKey      string        `name:"signing-key" help:"PKCS#8 PEM Ed25519 key file that signs certificates (default: a key generated and kept in the store)." env:"KNK_SIGNING_KEY" type:"existingfile"`
-	KEKFile         string        `name:"key-encryption-key-file" help:"File with the key that encrypts the stored signing keys (base64 of 32 random bytes: openssl rand -base64 32). Default on SQLite: DB.kek beside the database, created on first start; required with PostgreSQL, the same file on every replica." env:"KNK_KEY_ENCRYPTION_KEY_FILE"`
-	ValidYears      int           `name:"valid-years" help:"How many years a certificate is valid (programme rule)." default:"3" env:"KNK_VALID_YEARS"`
-	ExpiryInterval  time.Duration `name:"expiry-interval" help:"How often expired certificates are swept." default:"1m" env:"KNK_EXPIRY_INTERVAL"`
-	NIKChecks       int           `name:"nik-checks-per-minute" help:"Per API key: NIK lookups, transfer requests and creates of registered NIKs a minute (a minute's worth at once); -1 = no limit." default:"120" env:"KNK_NIK_CHECKS_PER_MINUTE"`
-	ShutdownTimeout time.Duration `name:"shutdown-timeout" help:"How long in-flight calls may take to finish on SIGTERM." default:"20s" env:"KNK_SHUTDOWN_TIMEOUT"`
-	PublicURL       string        `name:"public-url" help:"Base of every verification link and QR code printed on certificates, e.g. https://sertifikat.example.go.id; a knkd that listens beyond loopback refuses to issue certificates while it is the default." default:"http://localhost:8080" env:"KNK_PUBLIC_URL"`
-	AdminAddr       string        `name:"admin-addr" help:"Address serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9100 (off loopback only with --tls-cert, --tls-key and --client-ca); off when empty." env:"KNK_ADMIN_ADDR"`
-	Pprof           bool          `name:"pprof" help:"Also serve net/http/pprof under /debug/pprof/ on --admin-addr." env:"KNK_PPROF"`
-	LogLevel        slog.Level    `name:"log-level" help:"debug, info, warn or error." default:"info" env:"KNK_LOG_LEVEL"`
+	DB                  string        `help:"SQLite file path, or a postgres:// DSN without a password (a password goes in KNK_DB, --db-file, PGPASSWORD or ~/.pgpass, never on the command line)." default:"knk.db" env:"KNK_DB"`
+	DBFile              string        `name:"db-file" help:"File holding the SQLite path or postgres:// DSN (overrides --db); use it for a DSN with a password." env:"KNK_DB_FILE" type:"existingfile"`
+	GRPCAddr            string        `name:"grpc-addr" help:"gRPC listen address." default:"127.0.0.1:9090" env:"KNK_GRPC_ADDR"`
+	HTTPAddr            string        `name:"http-addr" help:"REST listen address." default:"127.0.0.1:8080" env:"KNK_HTTP_ADDR"`
+	TLSCert             string        `name:"tls-cert" help:"PEM certificate (chain) served on both ports; reloaded on SIGHUP or when the file changes." env:"KNK_TLS_CERT" type:"existingfile"`
+	TLSKey              string        `name:"tls-key" help:"PEM private key of --tls-cert." env:"KNK_TLS_KEY" type:"existingfile"`
+	ClientCA            string        `name:"client-ca" help:"PEM CA certificates: the gRPC port then requires a client certificate signed by one of them (internal services)." env:"KNK_CLIENT_CA" type:"existingfile"`
+	AllowPlaintext      bool          `name:"allow-plaintext" help:"Listen off loopback without TLS (only behind a proxy that terminates TLS)." env:"KNK_ALLOW_PLAINTEXT"`
+	Reflection          string        `help:"gRPC reflection: 'key' (any valid API key) or 'public'." enum:"key,public" default:"key" env:"KNK_REFLECTION"`
+	TrustedProxy        []string      `name:"trusted-proxy" help:"CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated)." env:"KNK_TRUSTED_PROXIES" sep:","`
+	AnonymousRate       int           `name:"anonymous-rate" help:"Calls without a key (certificate verification, JSON and pages) per minute per client address; 0 = no limit." default:"60" env:"KNK_ANONYMOUS_RATE"`
+	AnonymousBurst      int           `name:"anonymous-burst" help:"Burst of --anonymous-rate." default:"20" env:"KNK_ANONYMOUS_BURST"`
+	FailedAuthRate      int           `name:"failed-auth-rate" help:"Calls with a wrong API key per minute per client address; 0 = no limit." default:"10" env:"KNK_FAILED_AUTH_RATE"`
+	FailedAuthBurst     int           `name:"failed-auth-burst" help:"Burst of --failed-auth-rate." default:"10" env:"KNK_FAILED_AUTH_BURST"`
+	MinAge              int           `name:"min-age" help:"Minimum age of a cadre at registration (programme rule)." default:"18" env:"KNK_MIN_AGE"`
+	PassMark            int32         `name:"pass-mark" help:"Lowest score (0-100) that passes a topic, with attendance (programme rule)." default:"70" env:"KNK_PASS_MARK"`
+	AttendanceThreshold int32         `name:"attendance-threshold" help:"Lowest share of a session's days, in percent (1-100), a cadre must be present on to be credited." default:"80" env:"KNK_ATTENDANCE_THRESHOLD"`
+	SigningKey          string        `name:"signing-key" help:"PKCS#8 PEM Ed25519 key file that signs certificates (default: a key generated and kept in the store)." env:"KNK_SIGNING_KEY" type:"existingfile"`
+	KEKFile             string        `name:"key-encryption-key-file" help:"File with the key that encrypts the stored signing keys (base64 of 32 random bytes: openssl rand -base64 32). Default on SQLite: DB.kek beside the database, created on first start; required with PostgreSQL, the same file on every replica." env:"KNK_KEY_ENCRYPTION_KEY_FILE"`
+	ValidYears          int           `name:"valid-years" help:"How many years a certificate is valid (programme rule)." default:"3" env:"KNK_VALID_YEARS"`
+	ExpiryInterval      time.Duration `name:"expiry-interval" help:"How often expired certificates are swept." default:"1m" env:"KNK_EXPIRY_INTERVAL"`
+	NIKChecks           int           `name:"nik-checks-per-minute" help:"Per API key: NIK lookups, transfer requests and creates of registered NIKs a minute (a minute's worth at once); -1 = no limit." default:"120" env:"KNK_NIK_CHECKS_PER_MINUTE"`
+	ShutdownTimeout     time.Duration `name:"shutdown-timeout" help:"How long in-flight calls may take to finish on SIGTERM." default:"20s" env:"KNK_SHUTDOWN_TIMEOUT"`
+	PublicURL           string        `name:"public-url" help:"Base of every verification link and QR code printed on certificates, e.g. https://sertifikat.example.go.id; a knkd that listens beyond loopback refuses to issue certificates while it is the default." default:"http://localhost:8080" env:"KNK_PUBLIC_URL"`
+	AdminAddr           string        `name:"admin-addr" help:"Address serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9100 (off loopback only with --tls-cert, --tls-key and --client-ca); off when empty." env:"KNK_ADMIN_ADDR"`
+	Pprof               bool          `name:"pprof" help:"Also serve net/http/pprof under /debug/pprof/ on --admin-addr." env:"KNK_PPROF"`
+	LogLevel            slog.Level    `name:"log-level" help:"debug, info, warn or error." default:"info" env:"KNK_LOG_LEVEL"`
 
 	MaxBodyBytes       int64         `name:"max-body-bytes" group:"limits" help:"Largest REST request body; larger is 413." default:"${max_body_bytes}" env:"KNK_MAX_BODY_BYTES"`
 	MaxImportLineBytes int           `name:"max-import-line-bytes" group:"limits" help:"Longest line of a REST import (NDJSON); longer is 413." default:"${max_import_line_bytes}" env:"KNK_MAX_IMPORT_LINE_BYTES"`
@@ -139,7 +140,7 @@ func run(ctx context.Context, c cli, args []string) error {
 	}
 	srv, err := server.New(ctx, server.Config{
 		DB: c.DB, GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, Logger: log,
-		MinAge: c.MinAge, PassMark: c.PassMark, SigningKeyFile: c.SigningKey, KeyEncryptionKeyFile: c.KEKFile, ValidYears: c.ValidYears,
+		MinAge: c.MinAge, PassMark: c.PassMark, AttendanceThreshold: c.AttendanceThreshold, SigningKeyFile: c.SigningKey, KeyEncryptionKeyFile: c.KEKFile, ValidYears: c.ValidYears,
 		ExpiryInterval: c.ExpiryInterval, ShutdownTimeout: c.ShutdownTimeout, NIKChecksPerMinute: c.NIKChecks,
 		PublicURL:          c.PublicURL,
 		AccessLogRetention: c.AccessLogRetention, EraseAfter: c.EraseAfter, NIKHashKeyFile: c.NIKHashKeyFile,

@@ -186,6 +186,7 @@ var Table = []Resource{
 		all("state", "enrolled or waitlisted: who holds a place is what the unit plans the day with"),
 		all("waitlist_position", "as state"),
 		all("waitlist_note", "why a waitlisted cadre was passed over (a clash of dates); no personal data"),
+		all("days_present", "as attended, day by day"),
 	}},
 	{Message: "knk.v1.ForumMembership", Title: "Forum membership", Fields: []Field{
 		all("name", "the membership's id"),

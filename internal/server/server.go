@@ -45,6 +45,9 @@ type Config struct {
 	MinAge int
 	// PassMark is the lowest passing score of a topic.
 	PassMark int32
+	// AttendanceThreshold is the share of a session's days (percent, default 80)
+	// a cadre must attend to be credited.
+	AttendanceThreshold int32
 	// SigningKeyFile is a PKCS#8 PEM Ed25519 key that signs certificates; empty
 	// means a key generated and kept in the store on first start.
 	SigningKeyFile string
@@ -214,7 +217,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	cadres := &cadre.Service{DB: s.db, Orgs: orgs, Now: cfg.Now, MinAge: cfg.MinAge,
 		Guard: cadre.NewGuard(cfg.NIKChecksPerMinute, cfg.Logger, cfg.Now), Access: s.access, NIKKey: nikKey}
 	knkv1.RegisterCadreServiceServer(s.grpc, cadres)
-	train := &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark}
+	train := &training.Service{DB: s.db, Orgs: orgs, Cadres: cadres, Now: cfg.Now, PassMark: cfg.PassMark,
+		AttendanceThreshold: cfg.AttendanceThreshold}
 	knkv1.RegisterTrainingServiceServer(s.grpc, train)
 	signer, err := certificate.LoadSigner(ctx, s.db, certificate.SignerConfig{
 		File: cfg.SigningKeyFile, KEKFile: kek, CreateKEK: createKEK, Now: cfg.Now(),

@@ -38,6 +38,9 @@ type Service struct {
 	Now    func() time.Time
 	// PassMark is the lowest score that passes a topic (a programme rule; default 70).
 	PassMark int32
+	// AttendanceThreshold is the lowest share of a session's days, in percent,
+	// a cadre must be present on to be credited (default 80).
+	AttendanceThreshold int32
 }
 
 var _ knkv1.TrainingServiceServer = (*Service)(nil)
@@ -171,6 +174,7 @@ func (s *Service) CreateSession(ctx context.Context, req *knkv1.CreateSessionReq
 		StartTime: truncate(in.GetStartTime()), EndTime: truncate(in.GetEndTime()), Capacity: in.GetCapacity(),
 		State: knkv1.Session_STATE_SCHEDULED, CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now), Etag: "1",
 	}
+	out.Days = sessionDays(out.ProvinceCode, out.StartTime.AsTime(), out.EndTime.AsTime())
 	err := s.DB.Write(ctx, func(tx *db.Tx) error {
 		if rid != "" {
 			first, err := tx.ClaimRequestID(ctx, p.Org, "CreateSession", rid, out.Name, now)
@@ -678,6 +682,11 @@ func (s *Service) RecordResults(ctx context.Context, req *knkv1.RecordResultsReq
 			case !ok || st != enrolled:
 				v.Add(field+".cadre", "is not enrolled in "+sess.Name)
 			}
+			if len(r.GetDaysPresent()) > 0 {
+				if _, bad := dayMask(sess.Days, r.GetDaysPresent()); bad >= 0 {
+					v.Add(fmt.Sprintf("%s.days_present[%d]", field, bad), "is not a day of this session (YYYY-MM-DD, one of "+strings.Join(sess.Days, ", ")+")")
+				}
+			}
 			for name, score := range r.GetScores() {
 				t, ok := topic.Parse(name)
 				switch {
@@ -695,8 +704,13 @@ func (s *Service) RecordResults(ctx context.Context, req *knkv1.RecordResultsReq
 		}
 		for _, r := range req.GetResults() {
 			cid := strings.TrimPrefix(r.GetCadre(), "cadres/")
-			if _, err := tx.ExecContext(ctx, `UPDATE enrollments SET attended = ? WHERE session_id = ? AND cadre_id = ?`,
-				boolInt(r.GetAttended()), id, cid); err != nil {
+			full, mask := allDays(len(sess.Days)), int64(0)
+			if len(r.GetDaysPresent()) > 0 {
+				mask, _ = dayMask(sess.Days, r.GetDaysPresent())
+			} else if r.GetAttended() {
+				mask = full
+			}
+			if err := recordAttendance(ctx, tx, id, cid, mask == full, mask); err != nil {
 				return err
 			}
 			for name, score := range r.GetScores() {
@@ -751,8 +765,9 @@ func (s *Service) present(ctx context.Context, p auth.Principal, organizer strin
 	return nil
 }
 
-// CompleteSession locks the results and credits every attended cadre with each
-// topic they scored at least the pass mark in, in the same transaction.
+// CompleteSession locks the results and credits every cadre present on at least
+// AttendanceThreshold percent of the session's days with each topic they scored
+// at least the pass mark in, in the same transaction.
 func (s *Service) CompleteSession(ctx context.Context, req *knkv1.CompleteSessionRequest) (*knkv1.Session, error) {
 	p, _ := auth.FromContext(ctx)
 	id, err := parseName("name", req.GetName())
@@ -770,26 +785,21 @@ func (s *Service) CompleteSession(ctx context.Context, req *knkv1.CompleteSessio
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT sc.cadre_id, sc.topic FROM scores sc
-			JOIN enrollments e ON e.session_id = sc.session_id AND e.cadre_id = sc.cadre_id
-			WHERE sc.session_id = ? AND e.attended <> 0 AND sc.score >= ?`, id, pass)
+		passed, attended, masks, err := passedScores(ctx, tx, id, pass)
 		if err != nil {
 			return err
 		}
+		threshold := s.AttendanceThreshold
+		if threshold == 0 {
+			threshold = 80
+		}
 		offered := topic.Bits(cur.Topics)
 		credits := map[string]int64{}
-		for rows.Next() {
-			var (
-				cid string
-				t   int64
-			)
-			if err := rows.Scan(&cid, &t); err != nil {
-				rows.Close()
-				return err
+		for cid, topics := range passed {
+			if credited(attended[cid], masks[cid], len(cur.Days), threshold) {
+				credits["cadres/"+cid] = topics & offered
 			}
-			credits["cadres/"+cid] |= (1 << t) & offered
 		}
-		rows.Close()
 		if err := s.Cadres.CreditTopics(ctx, tx, credits, now); err != nil {
 			return err
 		}
@@ -805,6 +815,20 @@ func (s *Service) CompleteSession(ctx context.Context, req *knkv1.CompleteSessio
 		return nil, api.StoreError(req.GetName(), err)
 	}
 	return out, nil
+}
+
+// dayMask is the attendance mask of present among days, and the index in
+// present of the first entry that is not one of days (-1 if none).
+func dayMask(days, present []string) (int64, int) {
+	var mask int64
+	for i, d := range present {
+		j := slices.Index(days, d)
+		if j < 0 {
+			return 0, i
+		}
+		mask |= 1 << j
+	}
+	return mask, -1
 }
 
 func boolInt(b bool) int {

@@ -41,6 +41,7 @@ func scan(row db.Scanner) (*knkv1.Session, error) {
 	s.Capacity, s.EnrolledCount = capacity, enrolled
 	s.CreateTime, s.UpdateTime = stamp(ct), stamp(ut)
 	s.Etag = strconv.FormatInt(vers, 10)
+	s.Days = sessionDays(s.ProvinceCode, s.StartTime.AsTime(), s.EndTime.AsTime())
 	return &s, nil
 }
 
@@ -159,6 +160,41 @@ func setEnrollment(ctx context.Context, tx *db.Tx, session, cadreID string, stat
 	return err
 }
 
+// recordAttendance sets a cadre's attendance in session: mask of days present,
+// attended when present every day.
+func recordAttendance(ctx context.Context, tx *db.Tx, session, cadreID string, attended bool, mask int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE enrollments SET attended = ?, days_present = ? WHERE session_id = ? AND cadre_id = ?`,
+		boolInt(attended), mask, session, cadreID)
+	return err
+}
+
+// passedScores returns, for each enrolled cadre of session with a score of at
+// least pass, its passed topics' bits, whether it attended every day and its
+// mask of days present.
+func passedScores(ctx context.Context, tx *db.Tx, session string, pass int32) (map[string]int64, map[string]bool, map[string]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT sc.cadre_id, sc.topic, e.attended, e.days_present FROM scores sc
+		JOIN enrollments e ON e.session_id = sc.session_id AND e.cadre_id = sc.cadre_id
+		WHERE sc.session_id = ? AND e.state = ? AND sc.score >= ?`, session, enrolled, pass)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer rows.Close()
+	topics, attended, masks := map[string]int64{}, map[string]bool{}, map[string]int64{}
+	for rows.Next() {
+		var (
+			cid     string
+			t, mask int64
+			all     bool
+		)
+		if err := rows.Scan(&cid, &t, &all, &mask); err != nil {
+			return nil, nil, nil, err
+		}
+		topics[cid] |= 1 << t
+		attended[cid], masks[cid] = all, mask
+	}
+	return topics, attended, masks, rows.Err()
+}
+
 // overlapping reports whether cadreID is enrolled in a session other than
 // sessionID that is not cancelled and whose time overlaps [start, end).
 func overlapping(ctx context.Context, q db.Querier, cadreID, sessionID string, start, end int64) (bool, error) {
@@ -201,6 +237,7 @@ func list(ctx context.Context, q db.Querier, f sessionFilter, afterStart int64, 
 // joined with scores sc; a waitlisted enrolment's position counts the
 // waitlisted enrolments of its session queued up to it.
 const enrollmentColumns = `e.session_id, e.cadre_id, e.attended, e.create_time, e.state, e.waitlist_note,
+	e.days_present, ss.province_code, ss.start_time, ss.end_time,
 	CASE WHEN e.state = 2 THEN (SELECT COUNT(*) FROM enrollments w
 		WHERE w.session_id = e.session_id AND w.state = e.state AND w.queue <= e.queue) ELSE 0 END,
 	sc.topic, sc.score`
@@ -211,6 +248,7 @@ func enrollments(ctx context.Context, q db.Querier, session, afterCadre string, 
 	args := append(append([]any{session, afterCadre}, scopeArgs...), limit)
 	return scanEnrollments(q.QueryContext(ctx, `SELECT `+enrollmentColumns+`
 		FROM (SELECT * FROM enrollments WHERE session_id = ? AND cadre_id > ? AND `+scope+` ORDER BY cadre_id LIMIT ?) e
+		JOIN sessions ss ON ss.id = e.session_id
 		LEFT JOIN scores sc ON sc.session_id = e.session_id AND sc.cadre_id = e.cadre_id
 		ORDER BY e.cadre_id, sc.topic`, args...))
 }
@@ -218,7 +256,7 @@ func enrollments(ctx context.Context, q db.Querier, session, afterCadre string, 
 // cadreEnrollments returns every enrolment of a cadre with its scores, by session.
 func cadreEnrollments(ctx context.Context, q db.Querier, cadreID string) ([]*knkv1.Enrollment, error) {
 	return scanEnrollments(q.QueryContext(ctx, `SELECT `+enrollmentColumns+`
-		FROM enrollments e LEFT JOIN scores sc ON sc.session_id = e.session_id AND sc.cadre_id = e.cadre_id
+		FROM enrollments e JOIN sessions ss ON ss.id = e.session_id LEFT JOIN scores sc ON sc.session_id = e.session_id AND sc.cadre_id = e.cadre_id
 		WHERE e.cadre_id = ? ORDER BY e.session_id, sc.topic`, cadreID))
 }
 
@@ -235,10 +273,12 @@ func scanEnrollments(rows *sql.Rows, err error) ([]*knkv1.Enrollment, error) {
 			attended         bool
 			ct               int64
 			state, pos       int32
-			note             string
+			note, province   string
+			mask, start, end int64
 			topicN, score    *int64
 		)
-		if err := rows.Scan(&session, &cadreID, &attended, &ct, &state, &note, &pos, &topicN, &score); err != nil {
+		if err := rows.Scan(&session, &cadreID, &attended, &ct, &state, &note, &mask, &province, &start, &end,
+			&pos, &topicN, &score); err != nil {
 			return nil, err
 		}
 		name := "sessions/" + session + "/enrollments/" + cadreID
@@ -246,6 +286,11 @@ func scanEnrollments(rows *sql.Rows, err error) ([]*knkv1.Enrollment, error) {
 			out = append(out, &knkv1.Enrollment{Name: name, Cadre: "cadres/" + cadreID, Attended: attended,
 				CreateTime: stamp(ct), Scores: map[string]int32{},
 				State: knkv1.Enrollment_State(state), WaitlistPosition: pos, WaitlistNote: note})
+			days := sessionDays(province, time.UnixMicro(start), time.UnixMicro(end))
+			if attended {
+				mask = allDays(len(days))
+			}
+			out[len(out)-1].DaysPresent = presentDays(days, mask)
 		}
 		if topicN != nil {
 			out[len(out)-1].Scores[knkv1.Topic(*topicN).String()] = int32(*score)

@@ -203,6 +203,10 @@ type Session struct {
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	Etag          string                 `protobuf:"bytes,16,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The session's days, YYYY-MM-DD in the legal time of its province (WIB, WITA
+	// or WIT), from the day of start_time to the day of end_time; attendance is
+	// taken per day. At most 62.
+	Days          []string `protobuf:"bytes,17,rep,name=days,proto3" json:"days,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -349,6 +353,13 @@ func (x *Session) GetEtag() string {
 	return ""
 }
 
+func (x *Session) GetDays() []string {
+	if x != nil {
+		return x.Days
+	}
+	return nil
+}
+
 // Enrollment is a cadre's place in a session, with attendance and scores, or
 // the cadre's place on the session's waitlist.
 type Enrollment struct {
@@ -368,7 +379,10 @@ type Enrollment struct {
 	WaitlistPosition int32 `protobuf:"varint,8,opt,name=waitlist_position,json=waitlistPosition,proto3" json:"waitlist_position,omitempty"`
 	// Why a waitlisted cadre was passed over when a place freed (e.g. enrolled in
 	// another session at an overlapping time); empty otherwise.
-	WaitlistNote  string `protobuf:"bytes,9,opt,name=waitlist_note,json=waitlistNote,proto3" json:"waitlist_note,omitempty"`
+	WaitlistNote string `protobuf:"bytes,9,opt,name=waitlist_note,json=waitlistNote,proto3" json:"waitlist_note,omitempty"`
+	// The session's days (YYYY-MM-DD) the cadre was present; attended is true
+	// when present every day.
+	DaysPresent   []string `protobuf:"bytes,10,rep,name=days_present,json=daysPresent,proto3" json:"days_present,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -464,6 +478,13 @@ func (x *Enrollment) GetWaitlistNote() string {
 		return x.WaitlistNote
 	}
 	return ""
+}
+
+func (x *Enrollment) GetDaysPresent() []string {
+	if x != nil {
+		return x.DaysPresent
+	}
+	return nil
 }
 
 // CreateSessionRequest is the request of CreateSession.
@@ -1048,7 +1069,10 @@ type SessionResult struct {
 	Cadre    string `protobuf:"bytes,1,opt,name=cadre,proto3" json:"cadre,omitempty"`
 	Attended bool   `protobuf:"varint,2,opt,name=attended,proto3" json:"attended,omitempty"`
 	// Score 0..100 keyed by topic name (TOPIC_K3, …); only the session's topics.
-	Scores        map[string]int32 `protobuf:"bytes,3,rep,name=scores,proto3" json:"scores,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Scores map[string]int32 `protobuf:"bytes,3,rep,name=scores,proto3" json:"scores,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// The days (YYYY-MM-DD, from the session's days) the cadre was present. When
+	// empty, attended true means present every day and false no day.
+	DaysPresent   []string `protobuf:"bytes,4,rep,name=days_present,json=daysPresent,proto3" json:"days_present,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1100,6 +1124,13 @@ func (x *SessionResult) GetAttended() bool {
 func (x *SessionResult) GetScores() map[string]int32 {
 	if x != nil {
 		return x.Scores
+	}
+	return nil
+}
+
+func (x *SessionResult) GetDaysPresent() []string {
+	if x != nil {
+		return x.DaysPresent
 	}
 	return nil
 }
@@ -1251,7 +1282,7 @@ var File_knk_v1_training_proto protoreflect.FileDescriptor
 
 const file_knk_v1_training_proto_rawDesc = "" +
 	"\n" +
-	"\x15knk/v1/training.proto\x12\x06knk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13knk/v1/common.proto\"\xd5\x06\n" +
+	"\x15knk/v1/training.proto\x12\x06knk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13knk/v1/common.proto\"\xee\x06\n" +
 	"\aSession\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1c\n" +
 	"\torganizer\x18\x02 \x01(\tR\torganizer\x12\x19\n" +
@@ -1272,7 +1303,8 @@ const file_knk_v1_training_proto_rawDesc = "" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x10 \x01(\tR\x04etag\"A\n" +
+	"\x04etag\x18\x10 \x01(\tR\x04etag\x12\x17\n" +
+	"\x04days\x18\x11 \x03(\tB\x03\xe0A\x03R\x04days\"A\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eMODE_IN_PERSON\x10\x01\x12\x0f\n" +
@@ -1281,7 +1313,7 @@ const file_knk_v1_training_proto_rawDesc = "" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_SCHEDULED\x10\x01\x12\x13\n" +
 	"\x0fSTATE_COMPLETED\x10\x02\x12\x13\n" +
-	"\x0fSTATE_CANCELLED\x10\x03\"\xa4\x04\n" +
+	"\x0fSTATE_CANCELLED\x10\x03\"\xcc\x04\n" +
 	"\n" +
 	"Enrollment\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x14\n" +
@@ -1293,7 +1325,9 @@ const file_knk_v1_training_proto_rawDesc = "" +
 	"\x12cadre_display_name\x18\x06 \x01(\tB\x03\xe0A\x03R\x10cadreDisplayName\x123\n" +
 	"\x05state\x18\a \x01(\x0e2\x18.knk.v1.Enrollment.StateB\x03\xe0A\x03R\x05state\x120\n" +
 	"\x11waitlist_position\x18\b \x01(\x05B\x03\xe0A\x03R\x10waitlistPosition\x12(\n" +
-	"\rwaitlist_note\x18\t \x01(\tB\x03\xe0A\x03R\fwaitlistNote\x1a9\n" +
+	"\rwaitlist_note\x18\t \x01(\tB\x03\xe0A\x03R\fwaitlistNote\x12&\n" +
+	"\fdays_present\x18\n" +
+	" \x03(\tB\x03\xe0A\x03R\vdaysPresent\x1a9\n" +
 	"\vScoresEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"H\n" +
@@ -1341,11 +1375,12 @@ const file_knk_v1_training_proto_rawDesc = "" +
 	"\venrollments\x18\x01 \x03(\v2\x12.knk.v1.EnrollmentR\venrollments\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"2\n" +
 	"\x17DeleteEnrollmentRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\xb7\x01\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\xda\x01\n" +
 	"\rSessionResult\x12\x14\n" +
 	"\x05cadre\x18\x01 \x01(\tR\x05cadre\x12\x1a\n" +
 	"\battended\x18\x02 \x01(\bR\battended\x129\n" +
-	"\x06scores\x18\x03 \x03(\v2!.knk.v1.SessionResult.ScoresEntryR\x06scores\x1a9\n" +
+	"\x06scores\x18\x03 \x03(\v2!.knk.v1.SessionResult.ScoresEntryR\x06scores\x12!\n" +
+	"\fdays_present\x18\x04 \x03(\tR\vdaysPresent\x1a9\n" +
 	"\vScoresEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"`\n" +
