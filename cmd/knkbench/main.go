@@ -229,6 +229,9 @@ func (b *bench) measureAll(ctx context.Context) {
 		"import_xlsx_rows_per_s", "import_xlsx_client_rss_mb", "import_xlsx_server_rss_mb") {
 		b.importFiles(ctx)
 	}
+	if b.want("stats_p99_ms") {
+		b.provinceStats(ctx, b.conn)
+	}
 	if !b.want("get_cadre_rps", "list_cadres_rps", "list_first_page_p50_ms", "list_deep_page_p50_ms",
 		"issue_certificate_rps", "verify_rest_rps", "verify_rest_p99_ms", "verify_page_rps", "verify_page_p99_ms") {
 		return

@@ -54,6 +54,7 @@ func TestSmokeRun(t *testing.T) {
 		"import_csv_rows_per_s", "import_csv_client_rss_mb", "import_csv_server_rss_mb",
 		"import_xlsx_rows_per_s", "import_xlsx_client_rss_mb", "import_xlsx_server_rss_mb",
 		"create_during_import_rps",
+		"stats_p99_ms",
 	}
 	got := map[string]figure{}
 	for _, f := range report.Figures {
