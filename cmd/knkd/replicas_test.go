@@ -148,7 +148,7 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := both[i%2].Training.EnrollCadre(unit, &knkv1.EnrollCadreRequest{Parent: small, Cadre: cadres[100+i]})
+			_, err := both[i%2].Training.EnrollCadre(unit, &knkv1.EnrollCadreRequest{Parent: small, Cadre: cadres[100+i], NoWaitlist: true})
 			outcomes[i] = status.Code(err)
 		}()
 	}
