@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	knkv1 "github.com/knk-id/knk/gen/knk/v1"
+	"github.com/knk-id/knk/internal/idn"
 	cadresvc "github.com/knk-id/knk/services/cadre"
 )
 
@@ -319,7 +320,7 @@ func (c *importCmd) fill(reports ...[]reportRow) error {
 			case !utf8.ValidString(v): // cannot be shown as written
 				v = ""
 			case p.Field == colNIK:
-				v = lastFour(v)
+				v = idn.LastFour(v)
 			}
 			rep.Problems[i].Value = v
 		}

@@ -435,7 +435,7 @@ func (rr *rosterReader) Next() (*rosterRow, error) {
 		case colNIK:
 			c.Nik = idn.CleanNIK(v)
 			if scientific(v) {
-				row.Rejected = append(row.Rejected, problem{Field: col, Value: lastFour(v),
+				row.Rejected = append(row.Rejected, problem{Field: col, Value: idn.LastFour(v),
 					EN: "the spreadsheet turned the NIK into a number like 3.17106E+15 and its digits are lost: format the column as Text and type the NIK again",
 					ID: "NIK diubah spreadsheet menjadi angka seperti 3,17106E+15 dan digitnya hilang: format kolom sebagai Teks lalu ketik ulang NIK"})
 			}
@@ -486,7 +486,7 @@ func (rr *rosterReader) Next() (*rosterRow, error) {
 			row.Req, row.DupOf = nil, first.line
 		default:
 			row.Req = nil
-			row.Rejected = append(row.Rejected, problem{Field: colNIK, Value: lastFour(c.Nik),
+			row.Rejected = append(row.Rejected, problem{Field: colNIK, Value: idn.LastFour(c.Nik),
 				EN: fmt.Sprintf("the same NIK as line %d, with different data: keep the right row and delete the other", first.line),
 				ID: fmt.Sprintf("NIK sama dengan baris %d, tetapi datanya berbeda: simpan baris yang benar dan hapus yang lain", first.line)})
 		}
@@ -543,16 +543,6 @@ func invisible(r rune) bool {
 		return true
 	}
 	return false
-}
-
-// lastFour masks all but the last four characters of a NIK cell.
-func lastFour(s string) string {
-	n := utf8.RuneCountInString(s)
-	if n <= 4 {
-		return strings.Repeat("*", n)
-	}
-	r := []rune(s)
-	return strings.Repeat("*", n-4) + string(r[n-4:])
 }
 
 func employer(c *knkv1.Cadre) *knkv1.Employer {

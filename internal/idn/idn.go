@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 )
 
 // Province is one of Indonesia's 38 provinces.
@@ -137,14 +136,16 @@ func (n NIK) Age(at time.Time) int {
 	return age
 }
 
-// MaskNIK masks a NIK for display: "6171051508900003" -> "6171********0003".
-// Any string that is not exactly 16 ASCII digits is masked entirely: the result is one
-// '*' per character (rune) of s, so nothing of it leaks.
-func MaskNIK(s string) string {
-	if len(s) == 16 && allDigits(s) {
-		return s[:4] + "********" + s[12:]
+// LastFour shows a NIK (or what was written for one) only by its last four
+// characters: "3171055508900004" -> "************0004". Four or fewer characters
+// are masked whole. The rest of a NIK must never be shown: digits 7-12 are the
+// birth date and gender, so a longer mask can be undone from other fields.
+func LastFour(s string) string {
+	r := []rune(s)
+	if len(r) <= 4 {
+		return strings.Repeat("*", len(r))
 	}
-	return strings.Repeat("*", utf8.RuneCountInString(s))
+	return strings.Repeat("*", len(r)-4) + string(r[len(r)-4:])
 }
 
 // ValidKPJ reports whether s is a BPJS Ketenagakerjaan participant number (KPJ):

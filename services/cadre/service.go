@@ -527,7 +527,7 @@ func (s *Service) ImportCadres(stream knkv1.CadreService_ImportCadresServer) err
 		for i, fv := range v {
 			value := field(in, fv.Field)
 			if fv.Field == "nik" {
-				value = lastFour(value)
+				value = idn.LastFour(value)
 			}
 			out[i] = &knkv1.ImportRejection{Row: row, Field: fv.Field, Reason: fv.Description, Value: value}
 		}
@@ -690,14 +690,6 @@ func (s *Service) writeBatch(ctx context.Context, p auth.Principal, batch []pend
 		return nil
 	})
 	return outcomes, err
-}
-
-// lastFour shows a NIK only by its last four digits.
-func lastFour(nik string) string {
-	if len(nik) <= 4 {
-		return strings.Repeat("*", len(nik))
-	}
-	return strings.Repeat("*", len(nik)-4) + nik[len(nik)-4:]
 }
 
 // DisplayNames maps cadre names (cadres/{id}) to the cadres' display names, for
